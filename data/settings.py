@@ -1,0 +1,20 @@
+"""Every tunable of the product in one place (设置). Nothing else reads the environment.
+
+Values come from environment variables (``ONEMAP_*``) where set, else the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Where ``onemap up`` / ``onemap demo`` keep the demo city by default.
+DATA_DIR = Path(os.environ.get("ONEMAP_DATA", "var/demo"))
+#: Scale of the demo city built by ``onemap up`` on first run.
+DEFAULT_SCALE = os.environ.get("ONEMAP_SCALE", "small")
+#: Seed of the demo city built by ``onemap up``.
+DEFAULT_SEED = int(os.environ.get("ONEMAP_SEED", "0"))
+#: Areas below this (m²) are floating-point noise, not overlaps or gaps.
+AREA_TOLERANCE_M2 = float(os.environ.get("ONEMAP_AREA_TOLERANCE_M2", "1.0"))
+#: Database URL of the store; empty means the embedded SQLite store beside the layers.
+DATABASE_URL = os.environ.get("ONEMAP_DATABASE_URL", "")

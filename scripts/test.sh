@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install what the tests need (Python packages into .venv, Debian packages when missing) and run the
+# whole suite: ruff, then pytest. Arguments are passed to pytest.
+source "$(dirname "$0")/_venv.sh"
+# Debian packages the suite needs; none yet beyond Python itself (the browser and PostGIS come with
+# the dashboard and store issues and will be listed here).
+APT_PACKAGES=()
+[ ${#APT_PACKAGES[@]} -eq 0 ] || apt_install "${APT_PACKAGES[@]}"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest -q "$@"
