@@ -134,6 +134,6 @@ def roll_up(
 ) -> pd.DataFrame:
     """Aggregate a frame indexed by ``grid_code`` to ``level`` (its index becomes the unit code)."""
     col = LEVEL_COLUMN[level]
-    mapping = gunits.set_index("grid_code")[col]
-    keyed = per_grid.assign(**{col: per_grid.index.map(mapping)})
-    return keyed.groupby(col).agg(agg)
+    mapping = gunits.set_index("grid_code", drop=False)[col]
+    keys = pd.Index(per_grid.index.map(mapping), name=col)
+    return per_grid.groupby(keys).agg(agg)

@@ -243,7 +243,7 @@ def make_disputes(n: int, grids, addresses, population, persons_of_concern, unti
     status = np.where(
         age_days > 30,
         rng.choice(["已化解", "调解失败", "已上报", "调解中"], m, p=[0.9, 0.04, 0.03, 0.03]),
-        rng.choice(["待调解", "调解中", "已化解"], m, p=[0.25, 0.35, 0.40]),
+        rng.choice(["待调解", "调解中", "已化解", "调解失败"], m, p=[0.25, 0.33, 0.39, 0.03]),
     )
     resolve_days = np.minimum(rng.lognormal(1.5, 0.8, m), np.maximum(age_days, 0.1))
     resolved_at = np.where(
@@ -343,7 +343,11 @@ def make_visits(grids, addresses, persons_of_concern, staff, until, rng) -> pd.D
     k = np.maximum(1, (365 - offset) // (interval * 0.85)).astype(int)
     owner = np.repeat(np.arange(len(poc)), k)
     j = np.arange(len(owner)) - np.repeat(np.cumsum(k) - k, k)
-    back = offset[owner] + j * interval[owner] * rng.uniform(0.7, 0.95, len(owner))
+    # consecutive visits a little under the interval apart, going back from the latest one
+    gap = interval[owner] * rng.uniform(0.7, 0.95, len(owner))
+    gap[j == 0] = 0.0
+    cum = np.cumsum(gap)
+    back = offset[owner] + cum - (cum - gap)[j == 0][owner]
     poc_when = until - pd.to_timedelta(back, unit="D")
     workers = staff[staff.role == "专职网格员"].drop_duplicates("unit_code").set_index("unit_code").staff_id
     heads = staff[staff.role == "网格长"].drop_duplicates("unit_code").set_index("unit_code").staff_id
