@@ -16,5 +16,7 @@ DEFAULT_SCALE = os.environ.get("ONEMAP_SCALE", "small")
 DEFAULT_SEED = int(os.environ.get("ONEMAP_SEED", "0"))
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.
 AREA_TOLERANCE_M2 = float(os.environ.get("ONEMAP_AREA_TOLERANCE_M2", "1.0"))
+#: Thresholds of the fifteen push models; empty means the bundled ``data/models.toml``.
+MODELS_FILE = os.environ.get("ONEMAP_MODELS_FILE", "")
 #: Database URL of the store; empty means the embedded SQLite store beside the layers.
 DATABASE_URL = os.environ.get("ONEMAP_DATABASE_URL", "")

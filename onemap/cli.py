@@ -170,6 +170,111 @@ def messy(demo_dir, out, seed) -> None:
 
 
 @main.command()
+@click.option("--points", "points_path", required=True, help="Point layer file ([LAYER=]PATH[@CRS]).")
+@click.option("--grids", "grids_path", required=True, help="Grid polygons file (PATH[@CRS]).")
+@click.option("--districts", "districts_path", default=None, help="警格 polygons file, for station codes.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .parquet (GeoParquet), .gpkg, .geojson or .csv.",
+)
+def assign(points_path, grids_path, districts_path, out) -> None:
+    """Add grid, village, township, county, 警格, station and bureau codes to every point (空间归属)."""
+    from geo.assign import assign_points
+    from geo.io import IngestError, detect_layer, read_layer, split_path_crs
+
+    def load(spec: str, layer: str | None):
+        name, sep, rest = spec.partition("=")
+        if sep and name in _layer_names():
+            layer, spec = name, rest
+        path, crs = split_path_crs(spec)
+        layer = layer or detect_layer(path)
+        if not layer:
+            raise click.ClickException(f"{path}: cannot tell which layer this is; write LAYER=PATH")
+        try:
+            result = read_layer(path, layer, crs=crs)
+        except IngestError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if result.rejected_count:
+            click.echo(
+                f"  {path}: {result.rejected_count} of {result.read} rows rejected (see onemap import)"
+            )
+        return result.accepted
+
+    grids = load(grids_path, "grids")
+    districts = load(districts_path, "districts") if districts_path else None
+    points = load(points_path, None)
+    assigned = assign_points(points, grids, districts)
+    _write_any(assigned, Path(out))
+    s = assigned.attrs.get("assign_summary", {})
+    click.echo(
+        f"{out}: {s.get('points', len(assigned)):,} points, {s.get('assigned', 0):,} in a grid, "
+        f"{s.get('outside', 0):,} outside every grid, {s.get('on_edge', 0):,} on a shared edge"
+    )
+
+
+def _layer_names() -> set[str]:
+    from data.schema import LAYERS
+
+    return set(LAYERS)
+
+
+def _write_any(frame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix in (".gpkg", ".geojson"):
+        frame.to_file(path, driver="GPKG" if suffix == ".gpkg" else "GeoJSON", engine="pyogrio")
+    elif suffix == ".csv":
+        flat = frame.drop(columns="geometry").assign(lon=frame.geometry.x, lat=frame.geometry.y)
+        flat.to_csv(path, index=False, encoding="utf-8-sig")
+    else:
+        raise click.ClickException(
+            f"{path}: unknown output format {suffix!r} (.parquet, .gpkg, .geojson, .csv)"
+        )
+
+
+@main.group()
+def models() -> None:
+    """The fifteen push models (数据赋能模型)."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """One line per model: id, aspect, Chinese name."""
+    from geo.models import cli_list
+
+    for line in cli_list():
+        click.echo(line)
+
+
+@models.command("run")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Data folder (default: settings.DATA_DIR).",
+)
+@click.option(
+    "--as-of", default=None, help="Moment of the run (YYYY-MM-DD = end of that day); default: data's end."
+)
+@click.argument("model_ids", nargs=-1)
+def models_run(data_dir, as_of, model_ids) -> None:
+    """Run all or the named models; print per-model warning counts."""
+    from data import settings
+    from geo.models import ModelError, cli_run
+
+    try:
+        for line in cli_run(data_dir or settings.DATA_DIR, as_of=as_of, ids=model_ids or None):
+            click.echo(line)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
 @click.option("--markdown", is_flag=True, help="Print docs/schema.md.")
 def schema(markdown) -> None:
     """Print the layer schemas (图层数据规范)."""

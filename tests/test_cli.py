@@ -125,3 +125,35 @@ def test_unknown_layer_is_a_clear_error(tmp_path):
     f.write_text("a,b\n1,2\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["import", str(f), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "mystery.csv" in result.output and "--layer" in result.output
+
+
+def test_assign_adds_codes_that_match_the_generator(tiny_demo, tmp_path):
+    out = tmp_path / "assigned.parquet"
+    args = ["assign", "--points", f"incidents={tiny_demo / 'incidents.parquet'}",
+            "--grids", str(tiny_demo / "grids.parquet"), "--districts", str(tiny_demo / "districts.parquet"),
+            "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assigned = gpd.read_parquet(out)
+    source = gpd.read_parquet(tiny_demo / "incidents.parquet")
+    assert len(assigned) == len(source)
+    codes = assigned[["incident_id", "grid_code", "station_code"]]
+    merged = source[["incident_id", "grid_code"]].merge(codes, on="incident_id", suffixes=("_demo", ""))
+    inside = merged.grid_code_demo.notna()
+    assert (merged.grid_code[inside] == merged.grid_code_demo[inside]).all()
+    assert merged.grid_code[~inside].isna().all()
+    assert merged.station_code[inside].notna().all()
+    assert f"{(~inside).sum():,} outside every grid" in result.output
+
+
+def test_models_list_and_run(tiny_demo):
+    runner = CliRunner()
+    listed = runner.invoke(main, ["models", "list"])
+    assert listed.exit_code == 0 and len(listed.output.strip().splitlines()) == 15
+    ran = runner.invoke(
+        main, ["models", "run", "--data", str(tiny_demo), "--as-of", "2026-10-31", "HAZ-01", "POC-01"]
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "HAZ-01" in ran.output and "POC-01" in ran.output and "ADDR-01" not in ran.output
+    bad = runner.invoke(main, ["models", "run", "--data", str(tiny_demo), "NOPE-9"])
+    assert bad.exit_code != 0 and "NOPE-9" in bad.output

@@ -135,7 +135,10 @@ def make_incidents(
     hx, hy = rep.x.to_numpy()[hot], rep.y.to_numpy()[hot]
     sel = np.flatnonzero(kind == 1)
     h = _weighted_pick(hot_w, len(sel), rng)
-    sigma = rng.uniform(120, 380, len(hot))[h]
+    # most hotspots are a market or a block (σ 120-380 m); some are a whole nightlife or station
+    # district spreading over several neighbouring grids (σ 0.7-1.5 km), which Gi* should find
+    broad = rng.random(len(hot)) < 0.35
+    sigma = np.where(broad, rng.uniform(700, 1500, len(hot)), rng.uniform(120, 380, len(hot)))[h]
     dx, dy = _metres_to_deg(rng.normal(0, sigma), rng.normal(0, sigma), hy[h])
     x[sel], y[sel] = hx[h] + dx, hy[h] + dy
     # emerging hotspots: a few grids whose last 90 days carry extra incidents
@@ -150,6 +153,13 @@ def make_incidents(
     gpick = np.empty(n, int)
     gpick[sel] = gsel
     gpick[em_sel] = gsel_em
+    # surges: a few grids where the last 10 days far exceed the grid's own baseline (a new hotspot)
+    surge = rng.choice(len(grids), size=max(2, len(grids) // 200), replace=False)
+    last10 = when >= (until - pd.Timedelta(days=10)).to_datetime64()
+    su_sel = sel[last10[sel]]
+    w_surge = g_w.copy()
+    w_surge[surge] += g_w.sum() * 0.67 / len(surge)
+    gpick[su_sel] = _weighted_pick(w_surge, len(su_sel), rng)
     xy = sample_points_in(grids.geometry.values, gpick[sel], rng)
     x[sel], y[sel], grid_idx[sel] = xy[:, 0], xy[:, 1], gpick[sel]
     # hotspot points need their grid; those that fell outside every grid go back to the hotspot centre
