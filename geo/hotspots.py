@@ -107,6 +107,10 @@ __all__ = [
     "space_time_counts",
 ]
 
+#: Default permutations of Gi* and local Moran: with FDR over thousands of units, 999 permutations leave
+#: a p floor (0.002) that no unit can pass unless hundreds sit at it; 9,999 lowers it to 0.0002.
+DEFAULT_PERMUTATIONS = 9999
+
 #: Gi* confidence bin (ArcGIS ``Gi_Bin``) -> class label (热点/冷点 at 99/95/90 % confidence).
 GI_CLASSES: dict[int, str] = {
     3: "热点99",
@@ -373,7 +377,7 @@ def _gi_star(
 def getis_ord(
     values: pd.Series,
     w: W,
-    permutations: int = 999,
+    permutations: int = DEFAULT_PERMUTATIONS,
     seed: int | None = 0,
     alpha: float = 0.05,
     fdr: bool = True,
@@ -458,13 +462,37 @@ def getis_ord(
         "n_significant_raw": int((np.nan_to_num(p_value, nan=np.inf) <= alpha).sum()),
         "p_floor": 2.0 / (permutations + 1) if source == "sim" else 0.0,
     }
+    _warn_if_floor_limited(out.attrs)
     return out
+
+
+def _warn_if_floor_limited(attrs: dict) -> None:
+    """Say so when FDR removed every raw finding and the permutation floor is the likely cause.
+
+    With Benjamini–Hochberg over n units, a unit at the floor p0 passes only when at least p0·n/level
+    units sit at that floor; too few permutations then leave every map empty however strong the data.
+    """
+    floor = attrs.get("p_floor", 0.0)
+    limited = bool(
+        attrs.get("fdr")
+        and floor > 0
+        and attrs.get("n_significant_raw", 0) > 0
+        and attrs.get("n_significant", 0) == 0
+    )
+    attrs["floor_limited"] = limited
+    if limited:
+        warnings.warn(
+            f"no unit is significant after FDR although {attrs['n_significant_raw']} are before it; with "
+            f"{attrs['permutations']} permutations the smallest p is {floor:.4f}: use more permutations",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def local_moran(
     values: pd.Series,
     w: W,
-    permutations: int = 999,
+    permutations: int = DEFAULT_PERMUTATIONS,
     seed: int | None = 0,
     alpha: float = 0.05,
     fdr: bool = True,
@@ -564,6 +592,7 @@ def local_moran(
         "n_significant_raw": int((np.nan_to_num(p_value, nan=np.inf) <= alpha).sum()),
         "p_floor": 2.0 / (permutations + 1) if source == "sim" else 0.0,
     }
+    _warn_if_floor_limited(out.attrs)
     return out
 
 

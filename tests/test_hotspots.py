@@ -477,3 +477,13 @@ def test_pareto_concentration_hand_example():
     assert hs.pareto_concentration(pd.Series([4, 4, 4, 4])).attrs["gini"] == pytest.approx(0.0)
     with pytest.raises(ValueError):
         hs.pareto_concentration(pd.Series([1, -1]))
+
+
+def test_too_few_permutations_are_flagged_and_the_default_suffices(lattice):
+    _, w, values = lattice
+    with pytest.warns(RuntimeWarning, match="use more permutations"):
+        few = hs.getis_ord(values, w, permutations=99, seed=0)
+    assert few.attrs["floor_limited"] and few.attrs["n_significant"] == 0
+    default = hs.getis_ord(values, w, seed=0)
+    assert default.attrs["permutations"] == hs.DEFAULT_PERMUTATIONS
+    assert not default.attrs["floor_limited"] and default.attrs["n_significant"] > 0

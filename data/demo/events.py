@@ -130,14 +130,14 @@ def make_incidents(
     market = (grids.dedicated_kind == "商圈市场").to_numpy()
     busy = urban & (rng.random(len(grids)) < 0.03)
     hot = np.flatnonzero(market | busy)
-    hot_w = rng.pareto(1.5, len(hot)) + 1
+    # most hotspots are a market or a block (σ 120-380 m); some are a whole nightlife or station
+    # district spreading over several neighbouring grids (σ 0.7-1.5 km), which Gi* should find
+    broad = rng.random(len(hot)) < 0.35
+    hot_w = (rng.pareto(1.5, len(hot)) + 1) * np.where(broad, 4.0, 1.0)
     rep = grids.geometry.representative_point()
     hx, hy = rep.x.to_numpy()[hot], rep.y.to_numpy()[hot]
     sel = np.flatnonzero(kind == 1)
     h = _weighted_pick(hot_w, len(sel), rng)
-    # most hotspots are a market or a block (σ 120-380 m); some are a whole nightlife or station
-    # district spreading over several neighbouring grids (σ 0.7-1.5 km), which Gi* should find
-    broad = rng.random(len(hot)) < 0.35
     sigma = np.where(broad, rng.uniform(700, 1500, len(hot)), rng.uniform(120, 380, len(hot)))[h]
     dx, dy = _metres_to_deg(rng.normal(0, sigma), rng.normal(0, sigma), hy[h])
     x[sel], y[sel] = hx[h] + dx, hy[h] + dy
