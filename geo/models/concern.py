@@ -174,22 +174,19 @@ def _events_of_pocs(
     return out.drop_duplicates(["poc_id", "rid"])
 
 
+#: Layers and columns of the two models that follow persons of concern into incidents and disputes.
+_INVOLVEMENT_READS = {
+    "persons_of_concern": ("poc_id", "person_id", "risk_colour", "grid_code", "listed_at"),
+    "incidents": ("incident_id", "occurred_at", "category", "person_ids", "grid_code"),
+    "disputes": ("dispute_id", "reported_at", "dispute_type", "person_ids", "violence_history", "grid_code"),
+}
+
+
 @register(
     "POC-02",
     "关注人员涉警涉纠纷预警",
     ASPECT,
-    reads={
-        "persons_of_concern": ("poc_id", "person_id", "risk_colour", "grid_code", "listed_at"),
-        "incidents": ("incident_id", "occurred_at", "category", "person_ids", "grid_code"),
-        "disputes": (
-            "dispute_id",
-            "reported_at",
-            "dispute_type",
-            "person_ids",
-            "violence_history",
-            "grid_code",
-        ),
-    },
+    reads=_INVOLVEMENT_READS,
     history={"incidents": lambda p: p["new_within_days"], "disputes": lambda p: p["new_within_days"]},
 )
 def new_involvement(
@@ -259,18 +256,7 @@ def new_involvement(
     "POC-03",
     "关注人员纠纷频发预警",
     ASPECT,
-    reads={
-        "persons_of_concern": ("poc_id", "person_id", "risk_colour", "grid_code", "listed_at"),
-        "incidents": ("incident_id", "occurred_at", "category", "person_ids", "grid_code"),
-        "disputes": (
-            "dispute_id",
-            "reported_at",
-            "dispute_type",
-            "person_ids",
-            "violence_history",
-            "grid_code",
-        ),
-    },
+    reads=_INVOLVEMENT_READS,
     history={"incidents": lambda p: p["window_days"], "disputes": lambda p: p["window_days"]},
 )
 def repeated_disputes(
