@@ -2,9 +2,9 @@
 # Install what the tests need (Python packages into .venv, Debian packages when missing) and run the
 # whole suite: ruff, then pytest. Arguments are passed to pytest.
 source "$(dirname "$0")/_venv.sh"
-# Debian packages the suite needs; none yet beyond Python itself (the browser and PostGIS come with
-# the dashboard and store issues and will be listed here).
-APT_PACKAGES=()
+# Debian packages the suite needs: PostgreSQL + PostGIS for the store tests (each session starts its own
+# throwaway server; the browser comes with the dashboard issue).
+APT_PACKAGES=(postgresql postgresql-15-postgis-3)
 [ ${#APT_PACKAGES[@]} -eq 0 ] || apt_install "${APT_PACKAGES[@]}"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"

@@ -1,0 +1,796 @@
+"""Work orders and their closed loop (工单闭环, 全过程留痕).
+
+States (:data:`data.schema.WORK_ORDER_STATES`)::
+
+    待签收 pushed ─sign─▶ 已签收 signed ─handle─▶ 处置中 handling ─feed back─▶ 已反馈 fed back ─close─▶ 已办结
+                                                 ▲                                  │
+                                                 └────────── send back (退回) ───────┘
+    any open state ─deadline passed (sweep)─▶ 超期 overdue ─▶ signed / handling / fed back / escalated
+    any open state ─escalate─▶ 升级 escalated to the station ─▶ signed / handling / fed back / closed
+
+Only the moves in :data:`TRANSITIONS` succeed; any other raises :class:`TransitionError` naming the order,
+both states and the allowed moves. Every move is one transaction that updates the order (bumping its
+``version``) and appends one row to ``work_order_events`` (actor, time, note), so an interrupted write
+leaves nothing half-done. Two people moving the same order at once: the order's ``version`` decides, one
+wins and the other gets :class:`~data.store.base.StaleVersionError` (reload). Repeating the same move by
+the same actor (a retried request) is not an error and changes nothing.
+
+Kinds (:data:`data.schema.WORK_ORDER_KINDS`): 预警推送 a pushed warning (:func:`push_warnings`), 派单 an
+officer's instruction to a grid worker (:func:`dispatch`), 上报审核 a grid worker's report that enters the
+data only when an officer approves it (:func:`submit_report`, :func:`approve_report`,
+:func:`reject_report`), 非警务分流 a non-police incident diverted to its grid (:func:`divert_non_police`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data import settings
+from data.schema import LAYERS, SEVERITIES, WORK_ORDER_KINDS, WORK_ORDER_STATES
+from data.store import tables as T
+from data.store._arrow import frame_to_arrow
+from data.store.base import NotFoundError, StaleVersionError, StoreError, _insert_ignore, day_bounds
+
+if TYPE_CHECKING:
+    from data.store.base import Store
+
+PENDING, SIGNED, HANDLING, FED_BACK, CLOSED, OVERDUE, ESCALATED = WORK_ORDER_STATES
+KIND_WARNING, KIND_DISPATCH, KIND_REPORT, KIND_DIVERT = WORK_ORDER_KINDS
+
+#: States that the overdue sweep watches (not closed, not already escalated or overdue).
+OPEN_STATES = (PENDING, SIGNED, HANDLING, FED_BACK)
+
+#: Allowed moves: state → states it may go to.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    PENDING: (SIGNED, ESCALATED, OVERDUE),
+    SIGNED: (HANDLING, ESCALATED, OVERDUE),
+    HANDLING: (FED_BACK, ESCALATED, OVERDUE),
+    FED_BACK: (CLOSED, HANDLING, ESCALATED, OVERDUE),
+    OVERDUE: (SIGNED, HANDLING, FED_BACK, ESCALATED),
+    ESCALATED: (SIGNED, HANDLING, FED_BACK, CLOSED),
+    CLOSED: (),
+}
+
+#: Verbs of the mobile app / REST API → target state.
+ACTIONS: dict[str, str] = {
+    "sign": SIGNED,
+    "handle": HANDLING,
+    "feed_back": FED_BACK,
+    "close": CLOSED,
+    "send_back": HANDLING,
+    "escalate": ESCALATED,
+}
+
+#: Hours to the deadline by severity (紧急程度) unless ``settings.WORK_ORDER_DEADLINE_HOURS`` says otherwise.
+DEFAULT_DEADLINE_HOURS: dict[str, float] = {"高": 4, "中": 24, "低": 72}
+
+#: Layers a grid worker's report (上报) may add a record to, once approved.
+REPORT_LAYERS = ("hazards", "disputes", "visits", "addresses", "population")
+
+SYSTEM_ACTOR = "system"
+IMPORT_ACTOR = "import"
+APPROVED, REJECTED = "通过", "驳回"
+
+
+class TransitionError(StoreError):
+    """A move the state machine does not allow (the message names the order, the states and the moves)."""
+
+    def __init__(self, order_id: str, current: str, to_state: str, reason: str = "") -> None:
+        allowed = TRANSITIONS.get(current, ())
+        moves = ", ".join(allowed) if allowed else "none (the order is closed)"
+        super().__init__(
+            f"work order {order_id}: cannot go from {current} to {to_state}"
+            + (f" ({reason})" if reason else "")
+            + f"; allowed from {current}: {moves}"
+        )
+        self.order_id, self.current, self.to_state, self.allowed = order_id, current, to_state, allowed
+
+
+def now() -> dt.datetime:
+    """The current naive local time, to the second (the store keeps seconds)."""
+    return dt.datetime.now().replace(microsecond=0)
+
+
+def deadline_hours() -> dict[str, float]:
+    """Hours to the deadline per severity (settings override the defaults)."""
+    return {**DEFAULT_DEADLINE_HOURS, **getattr(settings, "WORK_ORDER_DEADLINE_HOURS", {})}
+
+
+def deadline_for(severity: str, start: Any) -> dt.datetime:
+    """Deadline of an order of ``severity`` created at ``start``.
+
+    Parameters
+    ----------
+    severity : str
+        低, 中 or 高.
+    start : datetime-like
+        Creation time.
+
+    Returns
+    -------
+    datetime.datetime
+    """
+    hours = deadline_hours()
+    if severity not in hours:
+        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    return (pd.Timestamp(start) + pd.Timedelta(hours=hours[severity])).to_pydatetime().replace(microsecond=0)
+
+
+def allowed_moves(state: str) -> tuple[str, ...]:
+    """States an order in ``state`` may move to."""
+    if state not in TRANSITIONS:
+        raise ValueError(f"unknown state {state!r}; states: {', '.join(WORK_ORDER_STATES)}")
+    return TRANSITIONS[state]
+
+
+# ---------------------------------------------------------------------- transitions
+def transition(
+    store: Store,
+    order_id: str,
+    to_state: str,
+    actor: str,
+    note: str = "",
+    expected_version: int | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Move a work order to ``to_state`` in one transaction, with a trace row.
+
+    Parameters
+    ----------
+    store : Store
+    order_id : str
+    to_state : str
+        Target state (已签收, 处置中, …).
+    actor : str
+        Who moves it (staff or user id); kept in the trace.
+    note : str
+        Why / what was done; kept in the trace.
+    expected_version : int, optional
+        The ``version`` the caller read; if the order has changed since, :class:`StaleVersionError`.
+    now : datetime, optional
+        Time of the move (default the clock).
+
+    Returns
+    -------
+    dict
+        The order after the move (unchanged for a repeated move by the same actor).
+    """
+    _check_state(to_state)
+    with store.begin() as conn:
+        return _transition(conn, order_id, to_state, actor, note, expected_version, now or _now())
+
+
+def _now() -> dt.datetime:
+    return now()
+
+
+def _check_state(state: str) -> None:
+    if state not in WORK_ORDER_STATES:
+        raise ValueError(f"unknown state {state!r}; states: {', '.join(WORK_ORDER_STATES)}")
+
+
+def _transition(
+    conn: sa.Connection,
+    order_id: str,
+    to_state: str,
+    actor: str,
+    note: str,
+    expected_version: int | None,
+    at: dt.datetime,
+    extra: dict[str, Any] | None = None,
+    check: Any = None,
+) -> dict[str, Any]:
+    if not actor:
+        raise ValueError("a transition needs an actor (全过程留痕)")
+    wo, ev = T.work_orders, T.work_order_events
+    row = conn.execute(sa.select(wo).where(wo.c.order_id == order_id).with_for_update()).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no work order {order_id!r}")
+    current, version = row["state"], row["version"]
+    if current == to_state:
+        last = (
+            conn.execute(
+                sa.select(ev.c.to_state, ev.c.actor)
+                .where(ev.c.order_id == order_id)
+                .order_by(ev.c.event_id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        if last is not None and last["to_state"] == to_state and last["actor"] == actor:
+            return dict(row)  # a retried request: nothing to do
+    if expected_version is not None and int(expected_version) != version:
+        raise StaleVersionError(order_id, expected_version, version, current)
+    if to_state not in TRANSITIONS[current]:
+        raise TransitionError(order_id, current, to_state)
+    if check is not None:
+        check(dict(row))
+    values: dict[str, Any] = {"state": to_state, "version": version + 1, "updated_at": at, **(extra or {})}
+    if to_state == CLOSED:
+        values["closed_at"] = at
+    if to_state == OVERDUE:
+        values["overdue_at"] = at
+    res = conn.execute(
+        sa.update(wo).where(wo.c.order_id == order_id, wo.c.version == version).values(**values)
+    )
+    if res.rowcount != 1:
+        fresh = conn.execute(sa.select(wo.c.version, wo.c.state).where(wo.c.order_id == order_id)).one()
+        raise StaleVersionError(order_id, version, fresh.version, fresh.state)
+    _insert_events(conn, [(order_id, current, to_state, actor, at, note, version + 1)])
+    return {**dict(row), **values}
+
+
+def _insert_events(conn: sa.Connection, events: Sequence[tuple]) -> None:
+    """Append trace rows ``(order_id, from_state, to_state, actor, at, note, version)``."""
+    if not events:
+        return
+    keys = ("order_id", "from_state", "to_state", "actor", "at", "note", "version")
+    conn.execute(sa.insert(T.work_order_events), [dict(zip(keys, e, strict=True)) for e in events])
+
+
+def act(
+    store: Store,
+    order_id: str,
+    action: str,
+    actor: str,
+    note: str = "",
+    expected_version: int | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Apply a named action (``sign``, ``handle``, ``feed_back``, ``close``, ``send_back``, ``escalate``).
+
+    ``close`` of a report order (上报审核) approves it (see :func:`approve_report`).
+
+    Returns
+    -------
+    dict
+        The order after the move.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
+    if action == "close" and store.work_order(order_id)["kind"] == KIND_REPORT:
+        return approve_report(store, order_id, actor, note, expected_version, now=now)
+    return transition(store, order_id, ACTIONS[action], actor, note, expected_version, now=now)
+
+
+def sweep_overdue(store: Store, now: dt.datetime | None = None, actor: str = SYSTEM_ACTOR) -> int:
+    """Mark every open order past its deadline 超期 (each at most once), with a trace row each.
+
+    Parameters
+    ----------
+    store : Store
+    now : datetime, optional
+        Reference time (default the clock).
+    actor : str
+        Recorded as the actor of the moves.
+
+    Returns
+    -------
+    int
+        Orders marked overdue.
+    """
+    at = now or _now()
+    wo = T.work_orders
+    with store.begin() as conn:
+        rows = conn.execute(
+            sa.select(wo.c.order_id, wo.c.state, wo.c.version)
+            .where(wo.c.state.in_(OPEN_STATES), wo.c.deadline < at, wo.c.overdue_at.is_(None))
+            .with_for_update()
+        ).all()
+        if not rows:
+            return 0
+        conn.execute(
+            sa.update(wo)
+            .where(wo.c.order_id == sa.bindparam("oid"), wo.c.version == sa.bindparam("v"))
+            .values(state=OVERDUE, version=sa.bindparam("v_new"), overdue_at=at, updated_at=at),
+            [{"oid": r.order_id, "v": r.version, "v_new": r.version + 1} for r in rows],
+        )
+        note = f"超过办理时限 (deadline passed, sweep at {at:%Y-%m-%d %H:%M})"
+        _insert_events(conn, [(r.order_id, r.state, OVERDUE, actor, at, note, r.version + 1) for r in rows])
+    return len(rows)
+
+
+# ---------------------------------------------------------------------- creating orders
+def _assignees(store: Store, conn: sa.Connection, grid_codes: Iterable[str]) -> dict[str, tuple]:
+    """grid → (district_code, worker_id, officer_id): the grid's full-time worker (else its head) and the
+    警格's community officer."""
+    codes = sorted({str(g) for g in grid_codes if g is not None})
+    if not codes:
+        return {}
+    gu, st, d = T.grid_units, T.LAYER_TABLES["staff"], T.LAYER_TABLES["districts"]
+    districts = dict(
+        conn.execute(
+            sa.select(gu.c.grid_code, gu.c.district_code).where(store._codes_in(gu.c.grid_code, codes))
+        ).all()
+    )
+    workers: dict[str, str] = {}
+    for role in ("网格长", "专职网格员"):  # a full-time worker (专职网格员), else the grid head (网格长)
+        workers.update(
+            conn.execute(
+                sa.select(st.c.unit_code, sa.func.min(st.c.staff_id))
+                .where(
+                    store._codes_in(st.c.unit_code, codes),
+                    st.c.role == role,
+                    sa.func.coalesce(st.c.active, sa.true()).is_(sa.true()),
+                )
+                .group_by(st.c.unit_code)
+            ).all()
+        )
+    dcodes = sorted({v for v in districts.values() if v})
+    officers = (
+        dict(
+            conn.execute(
+                sa.select(d.c.district_code, d.c.officer_id).where(store._codes_in(d.c.district_code, dcodes))
+            ).all()
+        )
+        if dcodes
+        else {}
+    )
+    return {g: (districts.get(g), workers.get(g), officers.get(districts.get(g))) for g in codes}
+
+
+def insert_orders(
+    store: Store, conn: sa.Connection, rows: list[dict[str, Any]], actor: str, note: str, at: dt.datetime
+) -> list[str]:
+    """Insert new orders (skipping any whose id or ``(kind, source_id)`` exists) with a first trace row.
+
+    Set-based, for tens of thousands of orders at once (a model run, an import): the orders go in with
+    ``ON CONFLICT DO NOTHING``, then one ``INSERT … SELECT`` adds the first trace row of every candidate
+    order that has none yet, i.e. of exactly the orders just inserted.
+
+    Returns
+    -------
+    list of str
+        Ids of the orders inserted.
+    """
+    if not rows:
+        return []
+    wo, ev = T.work_orders, T.work_order_events
+    cols = [c.name for c in wo.c]
+    full = [{c: r.get(c) for c in cols} for r in rows]
+    for r in full:
+        r["version"] = r["version"] or 1
+        r["updated_at"] = r["updated_at"] or at
+    conn.execute(_insert_ignore(conn, wo, None), full)
+    untraced = (
+        sa.select(
+            wo.c.order_id,
+            sa.null(),
+            wo.c.state,
+            sa.literal(actor, sa.Text),
+            sa.literal(at, T.DATETIME),
+            sa.literal(note, sa.Text),
+            sa.literal(1, sa.Integer),
+        )
+        .where(
+            store._codes_in(wo.c.order_id, [r["order_id"] for r in full]),
+            ~sa.exists().where(ev.c.order_id == wo.c.order_id),
+        )
+        .order_by(wo.c.order_id)
+    )
+    names = ["order_id", "from_state", "to_state", "actor", "at", "note", "version"]
+    inserted = conn.execute(sa.insert(ev).from_select(names, untraced).returning(ev.c.order_id)).scalars()
+    return list(inserted)
+
+
+def _new_id(prefix: str, at: dt.datetime) -> str:
+    return f"{prefix}{at:%Y%m%d}{uuid.uuid4().hex[:10].upper()}"
+
+
+def push_warnings(
+    store: Store,
+    now: dt.datetime | None = None,
+    *,
+    conn: sa.Connection | None = None,
+    actor: str = SYSTEM_ACTOR,
+) -> int:
+    """Push every warning that has no work order yet as a 预警推送 order to its grid (预警推送).
+
+    The order goes to the grid's full-time worker (专职网格员) and the 警格's community officer; its deadline
+    is the warning's, else by severity. Warnings without a grid are not pushed.
+
+    Parameters
+    ----------
+    store : Store
+    now : datetime, optional
+    conn : sqlalchemy.Connection, optional
+        Run inside this transaction (default a new one).
+    actor : str
+
+    Returns
+    -------
+    int
+        Orders created.
+    """
+    at = now or _now()
+    if conn is None:
+        with store.begin() as c:
+            return push_warnings(store, at, conn=c, actor=actor)
+    w, wo = T.warnings, T.work_orders
+    pending = (
+        conn.execute(
+            sa.select(w)
+            .where(
+                w.c.grid_code.is_not(None),
+                ~sa.exists().where(wo.c.kind == KIND_WARNING, wo.c.warning_id == w.c.warning_id),
+            )
+            .order_by(w.c.warning_id)
+        )
+        .mappings()
+        .all()
+    )
+    if not pending:
+        return 0
+    who = _assignees(store, conn, (r["grid_code"] for r in pending))
+    rows = []
+    for r in pending:
+        district, worker, officer = who.get(r["grid_code"], (None, None, None))
+        rows.append(
+            {
+                "order_id": f"YJ{r['warning_id']:010d}",
+                "kind": KIND_WARNING,
+                "source_id": str(r["warning_id"]),
+                "warning_id": r["warning_id"],
+                "grid_code": r["grid_code"],
+                "district_code": r["district_code"] or district,
+                "state": PENDING,
+                "severity": r["severity"],
+                "created_at": at,
+                "deadline": r["deadline"] or deadline_for(r["severity"], at),
+                "summary": f"[{r['model_id']}] {r['reason']}",
+                "worker_id": worker,
+                "officer_id": officer,
+                "created_by": actor,
+            }
+        )
+    return len(insert_orders(store, conn, rows, actor, "预警推送 warning pushed", at))
+
+
+def _new_order(
+    store: Store,
+    kind: str,
+    grid_code: str,
+    summary: str,
+    actor: str,
+    severity: str,
+    state: str,
+    at: dt.datetime,
+    deadline: Any = None,
+    note: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    if not summary:
+        raise ValueError("a work order needs a summary (事由)")
+    with store.begin() as conn:
+        gu = T.grid_units
+        if conn.execute(sa.select(gu.c.grid_code).where(gu.c.grid_code == grid_code)).first() is None:
+            raise NotFoundError(f"unknown grid {grid_code!r}")
+        district, worker, officer = _assignees(store, conn, [grid_code])[grid_code]
+        prefix = {KIND_DISPATCH: "PD", KIND_REPORT: "SB"}.get(kind, "WO")
+        row = {
+            "order_id": _new_id(prefix, at),
+            "kind": kind,
+            "grid_code": grid_code,
+            "district_code": district,
+            "state": state,
+            "severity": severity,
+            "created_at": at,
+            "deadline": pd.Timestamp(deadline).to_pydatetime()
+            if deadline is not None
+            else deadline_for(severity, at),
+            "summary": summary,
+            "worker_id": worker,
+            "officer_id": officer,
+            "created_by": actor,
+            **extra,
+        }
+        insert_orders(store, conn, [row], actor, note or summary, at)
+    return store.work_order(row["order_id"])
+
+
+def dispatch(
+    store: Store,
+    grid_code: str,
+    summary: str,
+    actor: str,
+    *,
+    severity: str = "中",
+    deadline: Any = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """An officer's instruction to a grid's worker (派单), waiting to be signed (待签收).
+
+    Parameters
+    ----------
+    store : Store
+    grid_code : str
+        The grid whose worker must act.
+    summary : str
+        The instruction.
+    actor : str
+        The officer.
+    severity : str
+        低, 中 or 高 (sets the default deadline).
+    deadline : datetime-like, optional
+        Explicit deadline.
+    now : datetime, optional
+
+    Returns
+    -------
+    dict
+        The new order.
+    """
+    at = now or _now()
+    return _new_order(store, KIND_DISPATCH, grid_code, summary, actor, severity, PENDING, at, deadline)
+
+
+def _report_frame(layer: str, record: dict[str, Any], grid_code: str, at: dt.datetime) -> pd.DataFrame:
+    """The report's record as a one-row frame of ``layer``, validated (raises ``ValueError``)."""
+    if layer not in REPORT_LAYERS:
+        raise ValueError(f"reports may add to {', '.join(REPORT_LAYERS)}, not {layer!r}")
+    lay = LAYERS[layer]
+    rec = dict(record)
+    lon, lat = rec.pop("lon", None), rec.pop("lat", None)
+    if lon is not None and lat is not None:
+        rec["geometry"] = f"POINT ({float(lon)} {float(lat)})"
+    allowed = set(lay.column_names) | ({"geometry"} if lay.geometry else set())
+    unknown = sorted(set(rec) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{layer} has no column(s) {', '.join(unknown)}; columns: {', '.join(sorted(allowed))}"
+        )
+    rec.setdefault(lay.key, _new_id("R", at))
+    if "grid_code" in lay.column_names:
+        rec.setdefault("grid_code", grid_code)
+    problems = [f"{c.name} is required" for c in lay.columns if c.required and rec.get(c.name) in (None, "")]
+    problems += [
+        f"{c.name}={rec[c.name]!r} is not one of {', '.join(c.choices)}"
+        for c in lay.columns
+        if c.choices and rec.get(c.name) is not None and rec[c.name] not in c.choices
+    ]
+    if problems:
+        raise ValueError(f"report for {layer}: " + "; ".join(problems))
+    frame = pd.DataFrame([rec])
+    frame_to_arrow(frame, layer)  # types convert, or raise
+    return frame
+
+
+def submit_report(
+    store: Store,
+    grid_code: str,
+    layer: str,
+    record: dict[str, Any],
+    actor: str,
+    *,
+    summary: str | None = None,
+    severity: str = "中",
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """A grid worker's report (上报) of a new record, waiting for the officer's review (已反馈).
+
+    The record enters its layer only when approved (:func:`approve_report`, 上报审核入库).
+
+    Parameters
+    ----------
+    store : Store
+    grid_code : str
+    layer : str
+        One of :data:`REPORT_LAYERS`.
+    record : dict
+        Column → value of the new record; ``lon``/``lat`` (or ``geometry`` as WKT) for a point. The key is
+        generated when missing; ``grid_code`` defaults to the grid.
+    actor : str
+        The grid worker.
+    summary : str, optional
+    severity : str
+    now : datetime, optional
+
+    Returns
+    -------
+    dict
+        The new order (kind 上报审核).
+    """
+    at = now or _now()
+    frame = _report_frame(layer, record, grid_code, at)
+    payload = json.dumps({"layer": layer, "record": frame.iloc[0].to_dict()}, ensure_ascii=False, default=str)
+    text = summary or f"上报{LAYERS[layer].zh}待审核"
+    return _new_order(
+        store, KIND_REPORT, grid_code, text, actor, severity, FED_BACK, at, payload=payload, note=text
+    )
+
+
+def _report_of(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if row["kind"] != KIND_REPORT or not row.get("payload"):
+        raise TransitionError(row["order_id"], row["state"], CLOSED, f"a {row['kind']} order is not a report")
+    data = json.loads(row["payload"])
+    return data["layer"], data["record"]
+
+
+def approve_report(
+    store: Store,
+    order_id: str,
+    actor: str,
+    note: str = "",
+    expected_version: int | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Approve a report: its record enters the layer and the order closes (已办结), in one transaction.
+
+    Returns
+    -------
+    dict
+        The closed order.
+    """
+    at = now or _now()
+    with store.begin() as conn:
+        state: dict[str, Any] = {}
+
+        def check(row):
+            state["report"] = _report_of(row)
+
+        order = _transition(
+            conn,
+            order_id,
+            CLOSED,
+            actor,
+            note or "审核通过, 入库",
+            expected_version,
+            at,
+            extra={"resolution": APPROVED},
+            check=check,
+        )
+        if "report" in state:  # not a retried approval
+            layer, record = state["report"]
+            store.insert_records(conn, layer, _report_frame(layer, record, order["grid_code"], at))
+        return order
+
+
+def reject_report(
+    store: Store,
+    order_id: str,
+    actor: str,
+    note: str,
+    expected_version: int | None = None,
+    *,
+    final: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Reject a report: back to the worker to correct (处置中), or for good (已办结, 驳回) with ``final``.
+
+    Returns
+    -------
+    dict
+        The order after the move.
+    """
+    if not note:
+        raise ValueError("a rejection needs a note saying why (驳回原因)")
+    at = now or _now()
+    with store.begin() as conn:
+        extra = {"resolution": REJECTED} if final else {}
+        return _transition(
+            conn,
+            order_id,
+            CLOSED if final else HANDLING,
+            actor,
+            note,
+            expected_version,
+            at,
+            extra=extra,
+            check=_report_of,
+        )
+
+
+def resubmit_report(
+    store: Store,
+    order_id: str,
+    record: dict[str, Any],
+    actor: str,
+    expected_version: int | None = None,
+    *,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Send a corrected report back for review (处置中 → 已反馈) with its new record.
+
+    Returns
+    -------
+    dict
+        The order after the move.
+    """
+    at = now or _now()
+    with store.begin() as conn:
+        holder: dict[str, Any] = {}
+
+        def check(row):
+            layer, _ = _report_of(row)
+            frame = _report_frame(layer, record, row["grid_code"], at)
+            holder["payload"] = json.dumps(
+                {"layer": layer, "record": frame.iloc[0].to_dict()}, ensure_ascii=False, default=str
+            )
+
+        wo = T.work_orders
+        order = _transition(
+            conn, order_id, FED_BACK, actor, note or "补正后重新上报", expected_version, at, check=check
+        )
+        if "payload" in holder:
+            conn.execute(sa.update(wo).where(wo.c.order_id == order_id).values(payload=holder["payload"]))
+            order["payload"] = holder["payload"]
+        return order
+
+
+def divert_non_police(
+    store: Store,
+    start: Any = None,
+    end: Any = None,
+    *,
+    severity: str = "低",
+    now: dt.datetime | None = None,
+    actor: str = SYSTEM_ACTOR,
+) -> int:
+    """Divert non-police incidents (非警务警情分流) to their grids as work orders, once each.
+
+    Parameters
+    ----------
+    store : Store
+    start, end : date-like, optional
+        Days of the incidents, both included.
+    severity : str
+        Severity of the orders (sets the deadline).
+    now : datetime, optional
+    actor : str
+
+    Returns
+    -------
+    int
+        Orders created (incidents already diverted are skipped).
+    """
+    at = now or _now()
+    inc, wo = T.LAYER_TABLES["incidents"], T.work_orders
+    lo, hi = day_bounds(start, end)
+    conds = [
+        inc.c.category == "非警务",
+        inc.c.grid_code.is_not(None),
+        ~sa.exists().where(wo.c.kind == KIND_DIVERT, wo.c.source_id == inc.c.incident_id),
+    ]
+    if lo is not None:
+        conds.append(inc.c.occurred_at >= lo)
+    if hi is not None:
+        conds.append(inc.c.occurred_at < hi)
+    with store.begin() as conn:
+        found = conn.execute(sa.select(inc.c.incident_id, inc.c.grid_code).where(*conds)).all()
+        who = _assignees(store, conn, (r.grid_code for r in found))
+        deadline = deadline_for(severity, at)
+        rows = []
+        for r in found:
+            district, worker, officer = who.get(r.grid_code, (None, None, None))
+            rows.append(
+                {
+                    "order_id": f"FL{r.incident_id}",
+                    "kind": KIND_DIVERT,
+                    "source_id": r.incident_id,
+                    "grid_code": r.grid_code,
+                    "district_code": district,
+                    "state": PENDING,
+                    "severity": severity,
+                    "created_at": at,
+                    "deadline": deadline,
+                    "summary": f"非警务警情分流至网格处置（{r.incident_id}）",
+                    "worker_id": worker,
+                    "officer_id": officer,
+                    "created_by": actor,
+                }
+            )
+        return len(insert_orders(store, conn, rows, actor, "非警务警情分流 diverted to the grid", at))

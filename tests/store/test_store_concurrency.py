@@ -1,0 +1,148 @@
+"""No lost updates: concurrent writers on real connections (threads and processes), interrupted writes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from data.store import StaleVersionError, open_store
+from data.store import tables as T
+from data.store import workflow as wf
+
+WRITERS = 6
+
+
+def _new_order(url: str) -> dict:
+    store = open_store(url, migrate=False)
+    try:
+        return wf.dispatch(store, store.grids_of()[0], "并发测试", "J000001")
+    finally:
+        store.close()
+
+
+def _race_threads(url: str, order_id: str, version: int, moves: list[str]) -> list[str]:
+    """Every writer, on its own connection, tries its move with the same expected version at once."""
+    barrier = threading.Barrier(len(moves))
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def writer(i: int, to_state: str) -> None:
+        store = open_store(url, migrate=False)
+        try:
+            store.work_order(order_id)  # connection open and warm before the start
+            barrier.wait()
+            try:
+                store.transition(order_id, to_state, f"W{i}", "race", expected_version=version)
+                outcome = "won"
+            except StaleVersionError:
+                outcome = "stale"
+            with lock:
+                results.append(outcome)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer, args=(i, m)) for i, m in enumerate(moves)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def test_one_of_many_concurrent_writers_wins(store_url):
+    for moves in (["已签收"] * WRITERS, ["已签收", "升级"] * (WRITERS // 2)):
+        order = _new_order(store_url)
+        results = _race_threads(store_url, order["order_id"], order["version"], moves)
+        assert sorted(results) == ["stale"] * (len(moves) - 1) + ["won"]
+        store = open_store(store_url, migrate=False)
+        try:
+            after = store.work_order(order["order_id"])
+            trace = store.work_order_events(order["order_id"])
+        finally:
+            store.close()
+        assert after["version"] == order["version"] + 1
+        assert len(trace) == 2 and trace.to_state.iloc[-1] == after["state"]
+
+
+def _process_writer(url: str, order_id: str, version: int, actor: str, ready, go, queue) -> None:
+    store = open_store(url, migrate=False)
+    try:
+        store.work_order(order_id)  # imported, connected and warm
+        ready.put(actor)
+        go.wait(60)
+        try:
+            store.transition(order_id, "已签收", actor, "race", expected_version=version)
+            queue.put("won")
+        except StaleVersionError:
+            queue.put("stale")
+    finally:
+        store.close()
+
+
+def test_concurrent_processes_do_not_lose_updates(store_url):
+    order = _new_order(store_url)
+    ctx = multiprocessing.get_context("spawn")
+    ready, queue, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [
+        ctx.Process(target=_process_writer, args=(store_url, order["order_id"], 1, f"P{i}", ready, go, queue))
+        for i in range(3)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    go.set()
+    for p in procs:
+        p.join(timeout=120)
+    results = sorted(queue.get(timeout=10) for _ in procs)
+    assert results == ["stale", "stale", "won"]
+    store = open_store(store_url, migrate=False)
+    try:
+        assert store.work_order(order["order_id"])["version"] == 2
+        assert len(store.work_order_events(order["order_id"])) == 2
+    finally:
+        store.close()
+
+
+def test_a_write_failing_between_update_and_trace_leaves_nothing(store, monkeypatch):
+    order = wf.dispatch(store, store.grids_of()[0], "中断测试", "J000001")
+
+    def broken(conn, events):
+        raise OSError("connection lost")
+
+    monkeypatch.setattr(wf, "_insert_events", broken)
+    with pytest.raises(OSError, match="connection lost"):
+        store.transition(order["order_id"], "已签收", "W1", expected_version=1)
+    monkeypatch.undo()
+    after = store.work_order(order["order_id"])
+    assert (after["state"], after["version"]) == ("待签收", 1)
+    assert len(store.work_order_events(order["order_id"])) == 1
+
+
+def _die_mid_write(url: str, order_id: str) -> None:
+    store = open_store(url, migrate=False)
+    with store.begin() as conn:
+        wo = T.work_orders
+        conn.execute(sa.update(wo).where(wo.c.order_id == order_id).values(state="已办结", version=99))
+        os._exit(3)  # the process dies inside the transaction, before it commits
+
+
+def test_a_process_killed_mid_write_leaves_no_partial_state(store_url):
+    order = _new_order(store_url)
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=_die_mid_write, args=(store_url, order["order_id"]))
+    proc.start()
+    proc.join(timeout=120)
+    assert proc.exitcode == 3
+    store = open_store(store_url, migrate=False)
+    try:
+        after = store.work_order(order["order_id"])
+        assert (after["state"], after["version"]) == ("待签收", 1)
+        # the store still takes writes afterwards (no lock left behind)
+        assert store.transition(order["order_id"], "已签收", "W1", expected_version=1)["version"] == 2
+    finally:
+        store.close()

@@ -1,0 +1,278 @@
+"""The warning and work-order loop: state machine, trace, deadlines, overdue sweep, reports, diversion."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from data.store import NotFoundError, StaleVersionError
+from data.store import tables as T
+from data.store import workflow as wf
+from data.store.workflow import TransitionError
+
+T0 = dt.datetime(2026, 11, 1, 9, 0, 0)
+
+
+def _grid(store, i=0):
+    return store.grids_of()[i]
+
+
+def _order(store, severity="中", i=0):
+    return wf.dispatch(store, _grid(store, i), "核查出租屋人员信息", "J000001", severity=severity, now=T0)
+
+
+def test_the_whole_loop_is_traced(store):
+    order = _order(store)
+    assert (order["state"], order["version"], order["kind"]) == ("待签收", 1, "派单")
+    assert order["worker_id"] is not None and order["officer_id"] is not None
+    steps = [
+        ("已签收", "W1", "收到"),
+        ("处置中", "W1", "上门核查"),
+        ("已反馈", "W1", "已核实 3 户"),
+        ("已办结", "J000001", "审核通过"),
+    ]
+    version = order["version"]
+    for i, (state, actor, note) in enumerate(steps, start=1):
+        after = store.transition(
+            order["order_id"], state, actor, note, version, now=T0 + dt.timedelta(hours=i)
+        )
+        assert after["state"] == state and after["version"] == version + 1
+        version = after["version"]
+    final = store.work_order(order["order_id"])
+    assert final["closed_at"] == T0 + dt.timedelta(hours=4)
+    trace = store.work_order_events(order["order_id"])
+    assert list(trace.to_state) == ["待签收", "已签收", "处置中", "已反馈", "已办结"]
+    assert list(trace.from_state.iloc[1:]) == ["待签收", "已签收", "处置中", "已反馈"]
+    assert list(trace.actor.iloc[1:]) == [a for _, a, _ in steps]
+    assert list(trace.note.iloc[1:]) == [n for _, _, n in steps]
+    assert list(trace.version) == [1, 2, 3, 4, 5]
+    assert trace["at"].is_monotonic_increasing
+
+
+def test_illegal_moves_are_refused_with_the_allowed_ones(store):
+    order = _order(store)
+    with pytest.raises(TransitionError) as err:
+        store.transition(order["order_id"], "已办结", "J000001")
+    msg = str(err.value)
+    assert order["order_id"] in msg and "待签收" in msg and "已办结" in msg
+    assert "已签收, 升级, 超期" in msg
+    assert store.work_order(order["order_id"])["version"] == 1
+    assert len(store.work_order_events(order["order_id"])) == 1
+    with pytest.raises(ValueError, match="unknown state"):
+        store.transition(order["order_id"], "done", "x")
+    with pytest.raises(NotFoundError):
+        store.transition("NOPE", "已签收", "x")
+    for state in ("已签收", "处置中", "已反馈", "已办结"):
+        store.transition(order["order_id"], state, "W1")
+    with pytest.raises(TransitionError, match="none \\(the order is closed\\)"):
+        store.transition(order["order_id"], "处置中", "W1")
+
+
+def test_a_repeated_move_by_the_same_actor_changes_nothing(store):
+    order = _order(store)
+    first = store.transition(order["order_id"], "已签收", "W1", "签收", expected_version=1)
+    again = store.transition(order["order_id"], "已签收", "W1", "签收", expected_version=1)
+    assert again["version"] == first["version"] == 2
+    assert len(store.work_order_events(order["order_id"])) == 2
+    with pytest.raises(StaleVersionError, match="reload"):
+        store.transition(order["order_id"], "已签收", "W2", "签收", expected_version=1)
+    with pytest.raises(TransitionError):
+        store.transition(order["order_id"], "已签收", "W2", "签收")
+
+
+def test_stale_version_is_refused(store):
+    order = _order(store)
+    store.transition(order["order_id"], "已签收", "W1", expected_version=1)
+    with pytest.raises(StaleVersionError) as err:
+        store.transition(order["order_id"], "升级", "J000001", "升级到派出所", expected_version=1)
+    assert err.value.actual == 2 and err.value.state == "已签收"
+    assert store.work_order(order["order_id"])["state"] == "已签收"
+
+
+def test_deadlines_follow_severity(store):
+    for severity, hours in wf.DEFAULT_DEADLINE_HOURS.items():
+        order = _order(store, severity)
+        assert order["deadline"] == T0 + dt.timedelta(hours=hours)
+    explicit = wf.dispatch(store, _grid(store), "x", "J1", deadline="2026-11-03 18:00", now=T0)
+    assert explicit["deadline"] == dt.datetime(2026, 11, 3, 18)
+    with pytest.raises(ValueError, match="severity"):
+        wf.dispatch(store, _grid(store), "x", "J1", severity="紧急")
+    with pytest.raises(NotFoundError, match="unknown grid"):
+        wf.dispatch(store, "000000000000000", "x", "J1")
+
+
+def test_overdue_sweep_marks_each_order_once(store):
+    high, low = _order(store, "高"), _order(store, "低", 1)
+    signed = _order(store, "高", 2)
+    store.transition(signed["order_id"], "已签收", "W1", now=T0)
+    before_sweep = store.count("work_orders", filters={"state": "超期"})
+    n = store.sweep_overdue(T0 + dt.timedelta(hours=5))  # past 4 h, before 72 h
+    assert store.work_order(high["order_id"])["state"] == "超期"
+    assert store.work_order(signed["order_id"])["state"] == "超期"
+    assert store.work_order(low["order_id"])["state"] == "待签收"
+    assert store.count("work_orders", filters={"state": "超期"}) == before_sweep + n
+    trace = store.work_order_events(signed["order_id"])
+    assert list(trace.to_state) == ["待签收", "已签收", "超期"] and trace.actor.iloc[-1] == "system"
+    # late handling resumes and is not swept again
+    store.transition(high["order_id"], "处置中", "W1", "补办", now=T0 + dt.timedelta(hours=6))
+    assert store.sweep_overdue(T0 + dt.timedelta(hours=7)) == 0
+    assert store.work_order(high["order_id"])["overdue_at"] == T0 + dt.timedelta(hours=5)
+    stats = store.work_order_stats(now=T0 + dt.timedelta(hours=7))
+    assert stats.overdue.iloc[0] >= 2
+
+
+def test_warnings_are_stored_once_and_pushed(store):
+    grids = store.grids_of()[:3]
+    frame = pd.DataFrame(
+        {
+            "model_id": ["addr_vacant", "addr_vacant", "poc_visit_overdue"],
+            "grid_code": grids,
+            "severity": ["中", "高", "低"],
+            "reason": ["地址有警情无登记人口", "地址有警情无登记人口", "红色关注人员超期未走访"],
+            "evidence_ids": [["A2", "A1"], "A3", ["Q1"]],
+        }
+    )
+    assert store.upsert_warnings(frame, now=T0) == (3, 0)
+    again = frame.assign(evidence_ids=[["A1", "A2"], "A3", ["Q1"]])  # same evidence, other order
+    assert store.upsert_warnings(again, now=T0 + dt.timedelta(days=1)) == (0, 3)
+    warnings = store.warnings(page_size=100).frame
+    assert len(warnings) == 3
+    assert set(warnings.evidence_ids) == {"A1;A2", "A3", "Q1"}
+    assert warnings.district_code.notna().all()
+    orders = store.work_orders(kinds=["预警推送"]).frame
+    assert len(orders) == 3 and set(orders.state) == {"待签收"}
+    high = orders[orders.severity == "高"].iloc[0]
+    assert high.deadline == T0 + dt.timedelta(hours=4)
+    assert high.summary.startswith("[addr_vacant]")
+    mine = store.work_orders(assignee=high.worker_id).frame
+    assert high.order_id in set(mine.order_id)
+    assert wf.push_warnings(store, T0) == 0
+    with pytest.raises(ValueError, match="severity"):
+        store.upsert_warnings(frame.assign(severity="urgent"))
+
+
+def test_reports_enter_the_data_only_when_approved(store):
+    grid = _grid(store)
+    record = {
+        "hazard_type": "消防",
+        "level": "较大",
+        "found_by": "W1",
+        "found_at": "2026-10-30",
+        "deadline": "2026-11-15",
+        "lon": 120.9,
+        "lat": 32.0,
+    }
+    order = wf.submit_report(store, grid, "hazards", record, "W1", now=T0)
+    assert (order["kind"], order["state"]) == ("上报审核", "已反馈")
+    hazards_before = store.count("hazards")
+    back = wf.reject_report(store, order["order_id"], "J000001", "照片不清楚", order["version"], now=T0)
+    assert back["state"] == "处置中" and store.count("hazards") == hazards_before
+    again = wf.resubmit_report(
+        store, order["order_id"], {**record, "level": "重大"}, "W1", back["version"], now=T0
+    )
+    assert again["state"] == "已反馈"
+    done = wf.approve_report(store, order["order_id"], "J000001", expected_version=again["version"], now=T0)
+    assert done["state"] == "已办结" and done["resolution"] == "通过"
+    assert store.count("hazards") == hazards_before + 1
+    added = store.read("hazards", filters={"found_by": "W1", "level": "重大"})
+    assert len(added) == 1 and added.grid_code.iloc[0] == grid
+    assert (
+        store.features("hazards", bbox=(120.89, 31.99, 120.91, 32.01))
+        .hazard_id.tolist()
+        .count(added.hazard_id.iloc[0])
+        == 1
+    )
+    # a retried approval adds nothing
+    wf.approve_report(store, order["order_id"], "J000001", now=T0)
+    assert store.count("hazards") == hazards_before + 1
+
+
+def test_bad_reports_and_final_rejection(store):
+    grid = _grid(store)
+    with pytest.raises(ValueError, match="level='巨大' is not one of"):
+        wf.submit_report(store, grid, "hazards", {"hazard_type": "消防", "level": "巨大"}, "W1")
+    with pytest.raises(ValueError, match="found_at is required"):
+        wf.submit_report(store, grid, "hazards", {"hazard_type": "消防", "level": "一般"}, "W1")
+    with pytest.raises(ValueError, match="reports may add to"):
+        wf.submit_report(store, grid, "incidents", {}, "W1")
+    record = {"hazard_type": "燃气", "level": "一般", "found_at": "2026-10-30", "deadline": "2026-11-30"}
+    order = wf.submit_report(store, grid, "hazards", record, "W1", now=T0)
+    n = store.count("hazards")
+    final = wf.reject_report(store, order["order_id"], "J000001", "重复上报", final=True, now=T0)
+    assert (final["state"], final["resolution"]) == ("已办结", "驳回") and store.count("hazards") == n
+    plain = _order(store)
+    for state in ("已签收", "处置中", "已反馈"):
+        store.transition(plain["order_id"], state, "W1")
+    with pytest.raises(TransitionError, match="not a report"):
+        wf.approve_report(store, plain["order_id"], "J000001")
+
+
+def test_a_failed_approval_leaves_the_order_open(store, monkeypatch):
+    record = {"hazard_type": "燃气", "level": "一般", "found_at": "2026-10-30", "deadline": "2026-11-30"}
+    order = wf.submit_report(store, _grid(store), "hazards", record, "W1", now=T0)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(type(store), "insert_records", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        wf.approve_report(store, order["order_id"], "J000001", now=T0)
+    after = store.work_order(order["order_id"])
+    assert (after["state"], after["version"]) == ("已反馈", 1)
+    assert len(store.work_order_events(order["order_id"])) == 1
+
+
+def test_non_police_incidents_are_diverted_once(store):
+    existing = store.count("work_orders", filters={"kind": "非警务分流"})
+    n = wf.divert_non_police(store, "2025-01-01", "2025-12-31", now=T0)
+    in_2025 = store.count("incidents", None, "2025-01-01", "2025-12-31", {"category": "非警务"})
+    with store.connect() as conn:
+        inc, wo = T.LAYER_TABLES["incidents"], T.work_orders
+        already = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(inc)
+            .where(
+                inc.c.category == "非警务",
+                inc.c.grid_code.is_not(None),
+                inc.c.occurred_at >= dt.datetime(2025, 1, 1),
+                inc.c.occurred_at < dt.datetime(2026, 1, 1),
+                inc.c.incident_id.in_(sa.select(wo.c.source_id).where(wo.c.created_at < T0)),
+            )
+        ).scalar_one()
+        no_grid = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(inc)
+            .where(
+                inc.c.category == "非警务",
+                inc.c.grid_code.is_(None),
+                inc.c.occurred_at >= dt.datetime(2025, 1, 1),
+                inc.c.occurred_at < dt.datetime(2026, 1, 1),
+            )
+        ).scalar_one()
+    assert n == in_2025 - already - no_grid > 0
+    assert store.count("work_orders", filters={"kind": "非警务分流"}) == existing + n
+    assert wf.divert_non_police(store, "2025-01-01", "2025-12-31", now=T0) == 0
+
+
+def test_named_actions_and_escalation(store):
+    order = _order(store)
+    up = wf.act(store, order["order_id"], "escalate", "J000001", "需派出所协调")
+    assert up["state"] == "升级"
+    closed = wf.act(store, order["order_id"], "close", "S0001", "派出所已处置")
+    assert closed["state"] == "已办结"
+    with pytest.raises(ValueError, match="unknown action"):
+        wf.act(store, order["order_id"], "delete", "x")
+
+
+def test_audit_log_appends(store):
+    first = store.append_audit(
+        "u1", "unmask", "population:P1", reason="核查", address="10.0.0.1", detail={"k": 1}
+    )
+    second = store.append_audit("u2", "export", "incidents")
+    assert second > first
+    page = store.audit_entries(filters={"actor": "u1"})
+    assert page.total == 1 and page.frame.reason.iloc[0] == "核查"
+    assert page.frame.detail.iloc[0] == '{"k": 1}'
