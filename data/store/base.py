@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from data.schema import INCIDENT_CATEGORIES, LAYERS, SEVERITIES, STORAGE_CRS
 from data.store import tables as T
 from data.store._arrow import frame_to_arrow, shape_batch
-from geo.units import LEVEL_COLUMN, Unit, grid_units, unit_table
+from geo.units import LEVEL_COLUMN, Unit
 
 __all__ = [
     "LEVELS",
@@ -55,18 +55,9 @@ _CHAINS = (
     ("city", "county", "township", "village", "grid"),
     ("city", "bureau", "station", "district", "grid"),
 )
-#: Roll-up order of ``incident_counts``: each level is summed from a level below it. Villages and 警格
-#: (10–20 grids each) are not stored: their few grid rows are summed when asked, which halves the table.
-ROLLUP_STEPS = (
-    ("grid", "township"),
-    ("township", "county"),
-    ("county", "city"),
-    ("grid", "station"),
-    ("station", "bureau"),
-)
 #: Level of the ``incident_counts`` rows counting incidents outside every known grid.
 OUTSIDE = "outside"
-#: Levels with rows of their own in ``incident_counts``.
+#: Levels with rows of their own in ``incident_counts`` (see :data:`data.store.derived.ROLLUP_STEPS`).
 COUNTED_LEVELS = ("grid", "township", "county", "city", "station", "bureau")
 #: Time dimensions an aggregate can be grouped by.
 TIME_DIMS = ("day", "month", "hour", "weekday")
@@ -254,6 +245,10 @@ class Store:
     def _time_out(self, col: sa.ColumnElement) -> sa.ColumnElement:
         return col
 
+    def _unindexed(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        """``col`` in a form the planner will not look up in an index (PostgreSQL chooses well alone)."""
+        return col
+
     def _insert_arrow(self, conn: sa.Connection, tbl: sa.Table, data: pa.Table, first_rowid: int) -> int:
         raise NotImplementedError
 
@@ -290,6 +285,16 @@ class Store:
 
     def _tune_maintenance(self, conn: sa.Connection) -> None:
         """Session settings for bulk maintenance inside the current transaction (e.g. sort memory)."""
+
+    def _key_ordered(self, stmt: sa.Select, tbl: sa.Table) -> sa.Select:
+        """``stmt`` as inserted into ``tbl`` during a rebuild (SQLite: sorted by the key, see sqlite.py)."""
+        return stmt
+
+    @contextlib.contextmanager
+    def _rebuilding(self, conn: sa.Connection, tbl: sa.Table) -> Iterator[None]:
+        """Empty ``tbl`` for a rebuild in bulk (PostgreSQL drops and rebuilds its primary key around it)."""
+        self._empty(conn, tbl)
+        yield
 
     def grid_at(self, lon: float, lat: float) -> str | None:
         """Code of the grid containing a point (``None`` outside every grid).
@@ -437,6 +442,17 @@ class Store:
         conds = [T.grid_units.c[LEVEL_COLUMN[u.level]] == u.code] if u is not None else []
         return conds + self._scope_conds(conn, scope)
 
+    def _large(self, conn: sa.Connection, unit, scope: Scope, share: float = 0.05) -> bool:
+        """True when ``unit`` within ``scope`` holds at least ``share`` of all grids."""
+        if unit is None and scope is None:
+            return False
+        gu = T.grid_units
+        total = conn.execute(sa.select(sa.func.count()).select_from(gu)).scalar_one()
+        mine = conn.execute(
+            sa.select(sa.func.count()).select_from(gu).where(*self._grid_conds(conn, unit, scope))
+        ).scalar_one()
+        return total > 0 and mine >= share * total
+
     def _within(self, conn: sa.Connection, unit: Unit | None, scope: Scope) -> bool:
         """True when every grid of ``unit`` (all grids for ``None``) lies in ``scope``."""
         if scope is None:
@@ -467,8 +483,15 @@ class Store:
                 conn.execute(sa.select(gu.c.grid_code).where(*conds).order_by(gu.c.grid_code)).scalars()
             )
 
-    def _unit_conds(self, conn: sa.Connection, tbl: sa.Table, unit, scope: Scope) -> list:
-        """Conditions keeping the rows of ``tbl`` that belong to ``unit`` and ``scope``."""
+    def _unit_conds(
+        self, conn: sa.Connection, tbl: sa.Table, unit, scope: Scope, by_time: bool = False
+    ) -> list:
+        """Conditions keeping the rows of ``tbl`` that belong to ``unit`` and ``scope``.
+
+        ``by_time``: the rows are wanted newest first and the unit holds many grids, so reading the time
+        index backwards and testing each row's grid beats collecting all the unit's rows and sorting them;
+        the grid test is then kept off its index (see :meth:`_unindexed`).
+        """
         if unit is None and scope is None:
             return []
         gu = T.grid_units
@@ -484,7 +507,8 @@ class Store:
                 tbl.c.order_id.in_(sa.select(wo.c.order_id).where(wo.c.grid_code.in_(codes("grid_code"))))
             ]
         if "grid_code" in tbl.c:
-            return [tbl.c.grid_code.in_(codes("grid_code"))]
+            col = self._unindexed(tbl.c.grid_code) if by_time else tbl.c.grid_code
+            return [col.in_(codes("grid_code"))]
         if name in ("districts", "stations"):
             key = "district_code" if name == "districts" else "station_code"
             return [tbl.c[key].in_(codes(key))]
@@ -603,8 +627,10 @@ class Store:
             raise ValueError(f"page must be >= 1 and page_size in 1..{MAX_PAGE_SIZE}")
         tbl = T.table(layer)
         with self.connect() as conn:
+            by_time = order_by is None and tbl.name in T.TIME_COLUMN and "grid_code" in tbl.c
+            by_time = by_time and self._large(conn, unit, scope)
             conds = (
-                self._unit_conds(conn, tbl, unit, scope)
+                self._unit_conds(conn, tbl, unit, scope, by_time)
                 + self._time_conds(tbl, start, end)
                 + self._filter_conds(tbl, filters)
             )
@@ -897,7 +923,12 @@ class Store:
                 return ic.c.unit_code
         else:
             source = ic.join(gu, gu.c.grid_code == ic.c.unit_code)
-            conds += [ic.c.level == "grid", *self._grid_conds(conn, u, scope)]
+            grid_conds = self._grid_conds(conn, u, scope)
+            conds += [ic.c.level == "grid", *grid_conds]
+            if (
+                grid_conds
+            ):  # lets the planner seek the key (level, unit_code) per grid, not scan every grid row
+                conds.append(ic.c.unit_code.in_(sa.select(gu.c.grid_code).where(*grid_conds)))
 
             def level_fn(d):
                 return gu.c[LEVEL_COLUMN[d]]
@@ -1236,230 +1267,16 @@ class Store:
         return len(insert_orders(self, conn, rows, IMPORT_ACTOR, note, dt.datetime.now()))
 
     def refresh(self) -> dict[str, float]:
-        """Rebuild everything derived from the layers: unit tables, the grid of cameras and patrol fixes,
-        ``incident_counts`` and ``grid_figures``; then update the planner statistics.
+        """Rebuild everything derived from the layers (see :func:`data.store.derived.refresh`).
 
         Returns
         -------
         dict
             Seconds per step.
         """
-        timings: dict[str, float] = {}
+        from data.store.derived import refresh
 
-        def step(name, fn, conn):
-            t0 = pd.Timestamp.now()
-            fn(conn)
-            timings[name] = (pd.Timestamp.now() - t0).total_seconds()
-
-        with self.begin() as conn:
-            self._tune_maintenance(conn)
-            step("analyze_layers", lambda c: self._analyze(c, list(T.LAYER_TABLES)), conn)
-            step("units", self._refresh_units, conn)
-            for layer in T.DERIVED_GRID_CODE:
-                if self._grids_newer(conn, layer):
-                    step(f"grid_of_{layer}", lambda c, layer=layer: self._assign_grids(c, layer), conn)
-            step("incident_counts", self._refresh_incident_counts, conn)
-            step("grid_figures", self._refresh_grid_figures, conn)
-        with self.begin() as conn:
-            derived = ["units", "grid_units", "incident_counts", "grid_figures", *T.DERIVED_GRID_CODE]
-            step("analyze", lambda c: self._analyze(c, derived), conn)
-        return timings
-
-    def _grids_newer(self, conn: sa.Connection, layer: str) -> bool:
-        """True when the grids were loaded after ``layer``, whose points got their grid when loaded."""
-        ll = T.layer_loads
-        when = dict(
-            conn.execute(sa.select(ll.c.layer, ll.c.loaded_at).where(ll.c.layer.in_(["grids", layer]))).all()
-        )
-        if layer not in when:
-            return True
-        return "grids" in when and when["grids"] >= when[layer]
-
-    def _refresh_units(self, conn: sa.Connection) -> None:
-        lt = T.LAYER_TABLES
-        grids = self._frame(conn, sa.select(*[c for c in lt["grids"].c if c.name != "geometry"]))
-        binding = self._frame(conn, sa.select(lt["grid_district"]))
-        if len(binding):
-            bound = grids.grid_code.map(binding.set_index("grid_code").district_code)
-            grids["district_code"] = grids["district_code"].where(grids["district_code"].notna(), bound)
-        districts = self._frame(conn, sa.select(*[c for c in lt["districts"].c if c.name != "geometry"]))
-        admin = self._frame(conn, sa.select(*[c for c in lt["admin_units"].c if c.name != "geometry"]))
-        police = self._frame(conn, sa.select(*[c for c in lt["police_units"].c if c.name != "geometry"]))
-        gu = grid_units(grids, districts)
-        units = unit_table(admin, police, grids).drop_duplicates(["level", "unit_code"])
-        self._empty(conn, T.grid_units)
-        self._empty(conn, T.units)
-        if len(gu):
-            conn.execute(sa.insert(T.grid_units), _records(gu))
-        if len(units):
-            conn.execute(sa.insert(T.units), _records(units))
-
-    def _key_ordered(self, stmt: sa.Select, tbl: sa.Table) -> sa.Select:
-        """``stmt`` as inserted into ``tbl`` during a rebuild (SQLite: sorted by the key, see sqlite.py)."""
-        return stmt
-
-    @contextlib.contextmanager
-    def _rebuilding(self, conn: sa.Connection, tbl: sa.Table) -> Iterator[None]:
-        """Empty ``tbl`` for a rebuild in bulk (PostgreSQL drops and rebuilds its primary key around it)."""
-        self._empty(conn, tbl)
-        yield
-
-    def _refresh_incident_counts(self, conn: sa.Connection) -> None:
-        with self._rebuilding(conn, T.incident_counts):
-            self._fill_incident_counts(conn)
-
-    def _fill_incident_counts(self, conn: sa.Connection) -> None:
-        ic, gu, inc = T.incident_counts, T.grid_units, T.LAYER_TABLES["incidents"]
-        day = self._day(inc.c.occurred_at)
-        hour = self._hour(inc.c.occurred_at)
-        valid = sa.case((inc.c.valid.is_(sa.false()), 0), else_=1)
-        base = (
-            sa.select(
-                sa.literal("grid").label("level"),
-                inc.c.grid_code,
-                day.label("day"),
-                inc.c.category,
-                sa.func.count().label("n"),
-                sa.func.sum(valid).label("n_valid"),
-                *(
-                    sa.func.sum(sa.case((hour == h, 1), else_=0)).label(name)
-                    for h, name in enumerate(T.HOURS)
-                ),
-            )
-            .select_from(inc.join(gu, gu.c.grid_code == inc.c.grid_code))
-            .group_by(inc.c.grid_code, day, inc.c.category)
-        )
-        cols = ["level", "unit_code", "day", "category", "n", "n_valid", *T.HOURS]
-        conn.execute(sa.insert(ic).from_select(cols, self._key_ordered(base, ic)))
-        # incidents outside every known grid (none given, or a code of no grid): level "outside"
-        outside = (
-            sa.select(
-                sa.literal(OUTSIDE).label("level"),
-                sa.literal("").label("unit_code"),
-                day.label("day"),
-                inc.c.category,
-                sa.func.count().label("n"),
-                sa.func.sum(valid).label("n_valid"),
-                *(
-                    sa.func.sum(sa.case((hour == h, 1), else_=0)).label(name)
-                    for h, name in enumerate(T.HOURS)
-                ),
-            )
-            .select_from(inc.outerjoin(gu, gu.c.grid_code == inc.c.grid_code))
-            .where(gu.c.grid_code.is_(None))
-            .group_by(day, inc.c.category)
-        )
-        conn.execute(sa.insert(ic).from_select(cols, self._key_ordered(outside, ic)))
-        # each level from one below it (fewer rows to read than the grid level): child → parent codes come
-        # from grid_units, where every child has exactly one parent
-        for child, parent in ROLLUP_STEPS:
-            ccol, pcol = gu.c[LEVEL_COLUMN[child]], gu.c[LEVEL_COLUMN[parent]]
-            link = (
-                sa.select(ccol.label("child"), pcol.label("parent"))
-                .where(pcol.is_not(None))
-                .distinct()
-                .subquery()
-            )
-            up = (
-                sa.select(
-                    sa.literal(parent).label("level"),
-                    link.c.parent,
-                    ic.c.day,
-                    ic.c.category,
-                    *(sa.func.sum(ic.c[name]) for name in ("n", "n_valid", *T.HOURS)),
-                )
-                .select_from(ic.join(link, link.c.child == ic.c.unit_code))
-                .where(ic.c.level == child)
-                .group_by(link.c.parent, ic.c.day, ic.c.category)
-            )
-            conn.execute(sa.insert(ic).from_select(cols, self._key_ordered(up, ic)))
-
-    def _refresh_grid_figures(self, conn: sa.Connection) -> None:
-        lt, gf = T.LAYER_TABLES, T.grid_figures
-        g = lt["grids"]
-
-        def n_true(col):
-            return sa.func.sum(sa.case((col.is_(sa.true()), 1), else_=0))
-
-        def per_grid(tbl, grid_col, *aggs, where=()):
-            return sa.select(grid_col.label("grid_code"), *aggs).where(*where).group_by(grid_col).subquery()
-
-        pop = lt["population"]
-        p = per_grid(
-            pop,
-            pop.c.grid_code,
-            sa.func.count().label("persons"),
-            n_true(pop.c.registered).label("registered"),
-            n_true(pop.c.verified).label("verified"),
-            sa.func.sum(sa.case((pop.c.resident_kind == "流动", 1), else_=0)).label("floating"),
-        )
-        a = per_grid(lt["addresses"], lt["addresses"].c.grid_code, sa.func.count().label("addresses"))
-        poc_t = lt["persons_of_concern"]
-        poc = per_grid(poc_t, poc_t.c.grid_code, sa.func.count().label("persons_of_concern"))
-        cam_t = lt["cameras"]
-        cam = per_grid(
-            cam_t,
-            cam_t.c.grid_code,
-            sa.func.count().label("cameras"),
-            n_true(cam_t.c.online).label("cameras_online"),
-        )
-        st = lt["staff"]
-        active = sa.func.coalesce(st.c.active, sa.true()).is_(sa.true())
-        staff = per_grid(
-            st,
-            st.c.unit_code,
-            sa.func.sum(sa.case((sa.and_(st.c.role == "专职网格员", active), 1), else_=0)).label("full_time"),
-            sa.func.sum(sa.case((sa.and_(st.c.role == "兼职网格员", active), 1), else_=0)).label("part_time"),
-        )
-        hz_t = lt["hazards"]
-        hz = per_grid(
-            hz_t,
-            hz_t.c.grid_code,
-            sa.func.count().label("hazards_open"),
-            where=[hz_t.c.rectified_at.is_(None)],
-        )
-        dp_t = lt["disputes"]
-        dp = per_grid(
-            dp_t,
-            dp_t.c.grid_code,
-            sa.func.count().label("disputes_open"),
-            where=[dp_t.c.status.in_(("待调解", "调解中", "已上报"))],
-        )
-
-        def z(col):
-            return sa.func.coalesce(col, 0)
-
-        # grid layer figures win when given; counted staff fill in when the grid layer has none
-        stmt = (
-            sa.select(
-                g.c.grid_code,
-                g.c.grid_type,
-                z(g.c.households),
-                z(g.c.population),
-                z(p.c.persons),
-                z(p.c.registered),
-                z(p.c.verified),
-                z(p.c.floating),
-                z(a.c.addresses),
-                z(poc.c.persons_of_concern),
-                z(cam.c.cameras),
-                z(cam.c.cameras_online),
-                sa.func.coalesce(g.c.full_time_workers, staff.c.full_time, 0),
-                sa.func.coalesce(g.c.part_time_workers, staff.c.part_time, 0),
-                z(hz.c.hazards_open),
-                z(dp.c.disputes_open),
-            )
-            .select_from(g)
-            .outerjoin(p, p.c.grid_code == g.c.grid_code)
-            .outerjoin(a, a.c.grid_code == g.c.grid_code)
-            .outerjoin(poc, poc.c.grid_code == g.c.grid_code)
-            .outerjoin(cam, cam.c.grid_code == g.c.grid_code)
-            .outerjoin(staff, staff.c.grid_code == g.c.grid_code)
-            .outerjoin(hz, hz.c.grid_code == g.c.grid_code)
-            .outerjoin(dp, dp.c.grid_code == g.c.grid_code)
-        )
-        self._empty(conn, gf)
-        conn.execute(sa.insert(gf).from_select(["grid_code", "grid_type", *T.GRID_FIGURES], stmt))
+        return refresh(self)
 
     # ------------------------------------------------------------------ single-row writes
     def insert_records(self, conn: sa.Connection, layer: str, frame: pd.DataFrame) -> int:

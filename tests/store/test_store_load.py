@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from data.schema import LAYERS
 from data.store import load_layers
 from data.store import tables as T
+from data.store.base import COUNTED_LEVELS
+from data.store.derived import ROLLUP_STEPS
 from geo.units import grid_units
 
 
@@ -146,3 +148,7 @@ def test_reloaded_grids_reassign_points_in_sql(store, store_demo):
     load_layers(store, store_demo, layers=["grids"])  # new grids: every camera is located again
     got = store.read("cameras", geometry=False).set_index("camera_id").grid_code.sort_index()
     pd.testing.assert_series_equal(got, expect)
+
+
+def test_counted_levels_are_the_rollup_targets():
+    assert set(COUNTED_LEVELS) == {"grid"} | {parent for _, parent in ROLLUP_STEPS}
