@@ -20,3 +20,11 @@ AREA_TOLERANCE_M2 = float(os.environ.get("ONEMAP_AREA_TOLERANCE_M2", "1.0"))
 MODELS_FILE = os.environ.get("ONEMAP_MODELS_FILE", "")
 #: Database URL of the store; empty means the embedded SQLite store beside the layers.
 DATABASE_URL = os.environ.get("ONEMAP_DATABASE_URL", "")
+#: Address and port ``onemap serve`` listens on (loopback by default: put a reverse proxy in front).
+HOST = os.environ.get("ONEMAP_HOST", "127.0.0.1")
+PORT = int(os.environ.get("ONEMAP_PORT", "8050"))
+#: An intranet tile service for the map's base (e.g. a PGIS service, ``http://pgis.local/{z}/{x}/{y}.png``);
+#: empty: the base is drawn from local outlines only (no request leaves the server).
+TILE_URL = os.environ.get("ONEMAP_TILE_URL", "")
+#: Seconds each screen stays on the video wall.
+WALL_INTERVAL_S = float(os.environ.get("ONEMAP_WALL_INTERVAL_S", "30"))

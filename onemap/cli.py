@@ -14,6 +14,15 @@ import click
 POINT_LAYERS_IN_DEMO = ("addresses", "incidents", "disputes", "hazards", "persons_of_concern", "cameras")
 
 
+DATA_OPTION = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Data folder (default: settings.DATA_DIR, ONEMAP_DATA).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """警网融合一张图 (police–grid fusion one map): build, import, validate and analyse."""
@@ -75,9 +84,29 @@ def _print_counts(manifest: dict) -> None:
 @click.option(
     "--fix-swapped", is_flag=True, help="Swap back lon/lat found swapped instead of rejecting them."
 )
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-def import_(path, layer_name, crs, encoding, sheet, fix_swapped, out) -> None:
-    """Import a field file (数据导入) into a layer; bad rows go to a rejects file with their reason."""
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Output folder (layer file + rejects)."
+)
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    help="Also load the accepted rows into a store: 'embedded' (the SQLite file in --data), or a database "
+    "URL (postgresql://… / sqlite:///…).",
+)
+@click.option("--append", is_flag=True, help="With --store: append to the layer instead of replacing it.")
+@DATA_OPTION
+def import_(path, layer_name, crs, encoding, sheet, fix_swapped, out, store_url, append, data_dir) -> None:
+    """Import a field file (数据导入) into a layer; bad rows go to a rejects file with their reason.
+
+    A folder of layers (``<layer>.parquet``, e.g. a demo city) given with ``--store`` is loaded whole."""
+    if store_url is None and out is None:
+        raise click.ClickException("give --out (write the layer and its rejects) and/or --store")
+    if Path(path).is_dir():
+        if store_url is None:
+            raise click.ClickException(f"{path} is a folder: load it into a store with --store")
+        _import_folder(Path(path), store_url)
+        return
     from geo.io import IngestError, detect_layer, read_layer, write_result
 
     layer_name = layer_name or detect_layer(path)
@@ -89,15 +118,46 @@ def import_(path, layer_name, crs, encoding, sheet, fix_swapped, out) -> None:
         )
     except IngestError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = write_result(result, out)
+    if out is not None:
+        report = write_result(result, out)
+        by_rule = report["by_rule"]
+    else:
+        by_rule = result.rejects["rule"].value_counts().to_dict() if len(result.rejects) else {}
     click.echo(
-        f"{path} → {layer_name}: read {report['read']}, accepted {report['accepted']}, "
-        f"rejected {report['rejected']}"
+        f"{path} → {layer_name}: read {result.read}, accepted {len(result.accepted)}, "
+        f"rejected {len(result.rejects)}"
     )
-    for rule, n in sorted(report["by_rule"].items()):
+    for rule, n in sorted(by_rule.items()):
         click.echo(f"  {rule:<22} {n}")
     for w in result.warnings:
         click.echo(f"  warning: {w}")
+    if store_url is not None:
+        from data import settings
+
+        store = _open_store(
+            Path(data_dir) if data_dir else settings.DATA_DIR, None if store_url == "embedded" else store_url
+        )
+        try:
+            n = store.load_frame(layer_name, result.accepted, replace=not append, source=str(path))
+            if layer_name in ("grids", "districts", "grid_district", "incidents"):
+                store.refresh()
+        except (ValueError, LookupError) as exc:
+            raise click.ClickException(f"{path}: {exc}") from exc
+        finally:
+            store.close()
+        click.echo(f"store: {n} rows of {layer_name} {'appended' if append else 'loaded'} ({store.backend})")
+
+
+def _import_folder(folder: Path, store_url: str) -> None:
+    from data.store import load_layers
+
+    store = _open_store(folder, None if store_url == "embedded" else store_url)
+    try:
+        report = load_layers(store, folder)
+    finally:
+        store.close()
+    for line in report.lines():
+        click.echo(line)
 
 
 @main.command()
@@ -261,17 +321,43 @@ def models_list() -> None:
 @click.option(
     "--as-of", default=None, help="Moment of the run (YYYY-MM-DD = end of that day); default: data's end."
 )
+@click.option(
+    "--store/--no-store",
+    "to_store",
+    default=True,
+    show_default=True,
+    help="Store the warnings (idempotent) and push new ones as work orders.",
+)
 @click.argument("model_ids", nargs=-1)
-def models_run(data_dir, as_of, model_ids) -> None:
-    """Run all or the named models; print per-model warning counts."""
+def models_run(data_dir, as_of, to_store, model_ids) -> None:
+    """Run all or the named models; print per-model warning counts; store and push the warnings."""
     from data import settings
     from geo.models import ModelError, cli_run
 
+    folder = data_dir or settings.DATA_DIR
+    result: dict = {}
     try:
-        for line in cli_run(data_dir or settings.DATA_DIR, as_of=as_of, ids=model_ids or None):
+        for line in cli_run(folder, as_of=as_of, ids=model_ids or None, result=result):
             click.echo(line)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from exc
+    if to_store:
+        store = _open_store(folder)
+        try:
+            inserted, existing = store.upsert_warnings(result["warnings"], push=True)
+        finally:
+            store.close()
+        click.echo(f"store: {inserted} new warnings (pushed as work orders), {existing} already stored")
+
+
+def _open_store(folder, url: str | None = None):
+    """The store beside the layers of ``folder`` (or ``url`` / ONEMAP_DATABASE_URL)."""
+    from data.store import open_store
+
+    try:
+        return open_store(url, data_dir=folder)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the store: {exc}") from exc
 
 
 @main.command()
@@ -291,21 +377,21 @@ def schema(markdown) -> None:
 
 
 @main.command()
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Data folder (default: settings.DATA_DIR, ONEMAP_DATA).",
-)
+@DATA_OPTION
 @click.option(
     "--scale",
     type=click.Choice(["tiny", "small", "full"]),
     default=None,
     help="Scale of the demo city built on first run (default: settings.DEFAULT_SCALE).",
 )
-def up(data_dir, scale) -> None:
-    """The main job: build the demo city on first run, then validate it and print its figures."""
+@click.option(
+    "--serve/--no-serve", "then_serve", default=True, show_default=True, help="Start the dashboard."
+)
+@click.option("--host", default=None, help="Address to listen on (default: settings.HOST).")
+@click.option("--port", type=int, default=None, help="Port (default: settings.PORT).")
+def up(data_dir, scale, then_serve, host, port) -> None:
+    """The main job: build the demo city on first run, validate it, load it into the store, run the push
+    models, create the demo users, then serve the dashboard."""
     from data import settings
     from data.demo import build_demo
 
@@ -329,6 +415,159 @@ def up(data_dir, scale) -> None:
     )
     summary = summarise(problems)
     click.echo("校验 validation: " + (", ".join(f"{k} {v}" for k, v in summary.items()) or "no problems"))
+    _ensure_store(folder, manifest)
+    if then_serve:
+        _serve(folder, host, port, wall=False)
+
+
+def _ensure_store(folder: Path, manifest: dict) -> None:
+    """Load the demo city into the store (once per build), run the push models into it, make demo users."""
+    from data.store import load_layers
+    from data.store.demo_users import ensure_demo_users
+
+    store = _open_store(folder)
+    try:
+        counts = store.counts()
+        if counts.get("grids", 0) != manifest["counts"].get("grids") or counts.get(
+            "incidents", 0
+        ) != manifest["counts"].get("incidents"):
+            click.echo(f"导入数据库 loading the store ({store.backend}) …")
+            report = load_layers(store, folder)
+            for line in report.lines():
+                click.echo("  " + line)
+            from geo.models import run_dir
+
+            warnings, _ = run_dir(folder)
+            inserted, existing = store.upsert_warnings(warnings, push=True)
+            click.echo(f"推送模型 models: {inserted} warnings stored and pushed, {existing} already stored")
+        made = ensure_demo_users(store, folder)
+        if made:
+            click.echo(f"演示账号 demo users (passwords in {folder / 'demo_users.txt'}):")
+            for user_id, role, unit, _password in made:
+                click.echo(f"  {user_id:<12} {role:<12} {unit}")
+    finally:
+        store.close()
+
+
+def _serve(folder: Path, host: str | None, port: int | None, wall: bool) -> None:
+    from dashboard.app import AppConfig, create_app
+    from dashboard.serve import run
+    from data import settings
+
+    store = _open_store(folder)
+    config = AppConfig(
+        tile_url=settings.TILE_URL or None, data_dir=folder, wall_interval_s=settings.WALL_INTERVAL_S
+    )
+    app = create_app(store, config)
+    h, p = host or settings.HOST, port or settings.PORT
+    users = folder / "demo_users.txt"
+    click.echo(f"警网融合一张图: http://{h}:{p}/" + ("wall" if wall else ""))
+    if users.exists():
+        click.echo(f"  log in with a demo account from {users}")
+    try:
+        run(app.server, h, p)
+    finally:
+        store.close()
+
+
+@main.command()
+@DATA_OPTION
+@click.option("--host", default=None, help="Address to listen on (default: settings.HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: settings.PORT, 8050).")
+@click.option("--wall", is_flag=True, help="Video-wall mode: print the /wall address to open on the wall.")
+def serve(data_dir, host, port, wall) -> None:
+    """Serve the dashboard (five screens, REST API, /wall) for a data folder's store."""
+    from data import settings
+
+    _serve(Path(data_dir) if data_dir else settings.DATA_DIR, host, port, wall)
+
+
+@main.command()
+@DATA_OPTION
+@click.option("--unit", "unit_code", required=True, help="Unit code (either hierarchy).")
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .png or .pdf.")
+def brief(data_dir, unit_code, start, end, out) -> None:
+    """A one-page briefing map (治安态势简报, PNG or PDF) of a unit and days."""
+    from dashboard.brief import BriefExportError
+    from dashboard.brief import brief as make_brief
+    from data import settings
+    from data.store.base import UnknownUnitError
+
+    store = _open_store(Path(data_dir) if data_dir else settings.DATA_DIR)
+    try:
+        path = make_brief(store, unit_code, start, end, out)
+    except (UnknownUnitError, ValueError, BriefExportError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"wrote {path}")
+
+
+@main.group()
+def users() -> None:
+    """Local users (用户): add, list, disable."""
+
+
+@users.command("add")
+@DATA_OPTION
+@click.argument("user_id")
+@click.option("--role", required=True, help="admin, leader, analyst, officer, grid_worker or display.")
+@click.option(
+    "--unit", "unit_code", required=True, help="Unit code the user is scoped to (either hierarchy)."
+)
+@click.option("--staff", "staff_id", default=None, help="Staff id (for a grid worker's or officer's orders).")
+@click.option("--name", default=None, help="Display name.")
+@click.password_option("--password", help="Password (asked when omitted; at least 8 characters).")
+def users_add(data_dir, user_id, role, unit_code, staff_id, name, password) -> None:
+    """Add a user bound to a unit."""
+    from data import settings
+    from data.store.users import add_user
+
+    store = _open_store(Path(data_dir) if data_dir else settings.DATA_DIR)
+    try:
+        add_user(store, user_id, password, role, unit_code, staff_id=staff_id, name=name)
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"added {user_id} ({role}, {unit_code})")
+
+
+@users.command("list")
+@DATA_OPTION
+def users_list(data_dir) -> None:
+    """List users (never their hashes)."""
+    from data import settings
+    from data.store.users import list_users
+
+    store = _open_store(Path(data_dir) if data_dir else settings.DATA_DIR)
+    try:
+        frame = list_users(store)
+    finally:
+        store.close()
+    for r in frame.itertuples():
+        state = "停用" if r.disabled else "启用"
+        click.echo(f"{r.user_id:<16} {r.role:<12} {r.unit_code or '-':<16} {r.staff_id or '-':<12} {state}")
+
+
+@users.command("disable")
+@DATA_OPTION
+@click.argument("user_id")
+def users_disable(data_dir, user_id) -> None:
+    """Disable a user (users are never deleted: the audit log names them)."""
+    from data import settings
+    from data.store.users import set_disabled
+
+    store = _open_store(Path(data_dir) if data_dir else settings.DATA_DIR)
+    try:
+        set_disabled(store, user_id, True)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"disabled {user_id}")
 
 
 if __name__ == "__main__":

@@ -112,11 +112,11 @@ def test_schema_doc_is_in_sync():
 
 def test_up_builds_then_reuses(tmp_path):
     runner = CliRunner()
-    first = runner.invoke(main, ["up", "--data", str(tmp_path / "city"), "--scale", "tiny"])
+    first = runner.invoke(main, ["up", "--data", str(tmp_path / "city"), "--scale", "tiny", "--no-serve"])
     assert first.exit_code == 0, first.output
     assert "首次运行" in first.output and "校验 validation" in first.output
     assert (tmp_path / "city" / "manifest.json").exists()
-    second = runner.invoke(main, ["up", "--data", str(tmp_path / "city")])
+    second = runner.invoke(main, ["up", "--data", str(tmp_path / "city"), "--no-serve"])
     assert second.exit_code == 0 and "使用已有演示城市" in second.output
 
 
@@ -157,3 +157,159 @@ def test_models_list_and_run(tiny_demo):
     assert "HAZ-01" in ran.output and "POC-01" in ran.output and "ADDR-01" not in ran.output
     bad = runner.invoke(main, ["models", "run", "--data", str(tiny_demo), "NOPE-9"])
     assert bad.exit_code != 0 and "NOPE-9" in bad.output
+
+
+def test_up_loads_the_store_runs_the_models_and_makes_demo_users(tmp_path):
+    from data.store import open_store
+
+    folder = tmp_path / "city"
+    result = CliRunner().invoke(main, ["up", "--data", str(folder), "--scale", "tiny", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    store = open_store(data_dir=folder)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        assert store.count("incidents") == manifest["counts"]["incidents"]
+        assert store.count("warnings") > 0
+        users = (folder / "demo_users.txt").read_text(encoding="utf-8")
+        assert "admin" in users and "grid_worker" in users
+        assert oct((folder / "demo_users.txt").stat().st_mode & 0o777) == "0o600"
+    finally:
+        store.close()
+
+
+def test_models_run_stores_warnings_once(tiny_demo, tmp_path):
+    import shutil
+
+    from data.store import open_store
+
+    folder = tmp_path / "city"
+    shutil.copytree(tiny_demo, folder)
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
+        == 0
+    )
+    first = runner.invoke(main, ["models", "run", "--data", str(folder), "HAZ-01", "DISP-02"])
+    assert first.exit_code == 0, first.output
+    new = int(first.output.split("store: ")[1].split()[0])
+    assert new > 0
+    again = runner.invoke(main, ["models", "run", "--data", str(folder), "HAZ-01", "DISP-02"])
+    assert f"store: 0 new warnings (pushed as work orders), {new} already stored" in again.output
+    store = open_store(data_dir=folder)
+    try:
+        assert store.count("warnings") == new
+    finally:
+        store.close()
+
+
+def test_import_a_messy_file_into_the_store_loses_no_row(tiny_demo, tmp_path):
+    from data.store import open_store
+
+    messy = tmp_path / "messy"
+    assert CliRunner().invoke(main, ["messy", "--from", str(tiny_demo), "--out", str(messy)]).exit_code == 0
+    csv = next(messy.glob("*.csv"))
+    data = tmp_path / "data"
+    result = CliRunner().invoke(main, ["import", str(csv), "--store", "embedded", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    accepted = int(result.output.split("accepted ")[1].split(",")[0])
+    store = open_store(data_dir=data)
+    try:
+        layer = result.output.split(" → ")[1].split(":")[0]
+        assert store.count(layer) == accepted
+    finally:
+        store.close()
+
+
+def test_users_cli(tiny_demo, tmp_path):
+    import shutil
+
+    folder = tmp_path / "city"
+    shutil.copytree(tiny_demo, folder)
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
+        == 0
+    )
+    ok = runner.invoke(
+        main,
+        [
+            "users",
+            "add",
+            "--data",
+            str(folder),
+            "li",
+            "--role",
+            "analyst",
+            "--unit",
+            "320612",
+            "--password",
+            "long-enough-1",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(
+        main,
+        [
+            "users",
+            "add",
+            "--data",
+            str(folder),
+            "zhao",
+            "--role",
+            "boss",
+            "--unit",
+            "320612",
+            "--password",
+            "long-enough-1",
+        ],
+    )
+    assert bad.exit_code != 0 and "unknown role" in bad.output
+    nowhere = runner.invoke(
+        main,
+        [
+            "users",
+            "add",
+            "--data",
+            str(folder),
+            "qian",
+            "--role",
+            "analyst",
+            "--unit",
+            "999999",
+            "--password",
+            "long-enough-1",
+        ],
+    )
+    assert nowhere.exit_code != 0 and "999999" in nowhere.output
+    assert runner.invoke(main, ["users", "disable", "--data", str(folder), "li"]).exit_code == 0
+    listed = runner.invoke(main, ["users", "list", "--data", str(folder)])
+    assert "li" in listed.output and "停用" in listed.output and "scrypt" not in listed.output
+
+
+def test_brief_command_names_an_unknown_unit(tiny_demo, tmp_path):
+    import shutil
+
+    folder = tmp_path / "city"
+    shutil.copytree(tiny_demo, folder)
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
+        == 0
+    )
+    bad = runner.invoke(
+        main,
+        [
+            "brief",
+            "--data",
+            str(folder),
+            "--unit",
+            "999999",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--out",
+            str(tmp_path / "b.pdf"),
+        ],
+    )
+    assert bad.exit_code != 0 and "999999" in bad.output

@@ -314,6 +314,23 @@ audit_log = sa.Table(
     comment="审计日志 (只增不改)",
 )
 
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", sa.Text(), primary_key=True, comment="登录名"),
+    sa.Column("name", sa.Text(), nullable=True, comment="姓名"),
+    sa.Column("role", sa.Text(), nullable=False, comment="角色 (data.access.ROLES)"),
+    sa.Column("unit_code", sa.Text(), nullable=True, comment="管辖单元 (either hierarchy)"),
+    sa.Column("staff_id", sa.Text(), nullable=True, comment="对应的网格员/民警"),
+    sa.Column("password_hash", sa.Text(), nullable=False, comment="scrypt, salted"),
+    sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("locked_until", DATETIME, nullable=True),
+    sa.Column("created_at", DATETIME, nullable=False),
+    sa.Column("last_login_at", DATETIME, nullable=True),
+    comment="用户 (本地账号)",
+)
+
 layer_loads = sa.Table(
     "layer_loads",
     metadata,

@@ -299,7 +299,9 @@ def cli_list() -> list[str]:
     return [f"{m.model_id:<8} {m.aspect}  {m.name}" for m in MODELS.values()]
 
 
-def cli_run(data_dir: str | Path, as_of: Any = None, ids: Iterable[str] | None = None) -> list[str]:
+def cli_run(
+    data_dir: str | Path, as_of: Any = None, ids: Iterable[str] | None = None, result: dict | None = None
+) -> list[str]:
     """Lines for ``onemap models run``: the moment, one line per model with its count, the total.
 
     Parameters
@@ -310,10 +312,14 @@ def cli_run(data_dir: str | Path, as_of: Any = None, ids: Iterable[str] | None =
         Default :func:`default_as_of`.
     ids : iterable of str, optional
         Model ids (empty or None: all).
+    result : dict, optional
+        Receives ``warnings`` (the frame) and ``counts``.
     """
     when = to_as_of(as_of) if as_of is not None else default_as_of(data_dir)
     timings: dict[str, float] = {}
     warnings, counts = run_dir(data_dir, when, list(ids) if ids else None, timings=timings)
+    if result is not None:
+        result.update(warnings=warnings, counts=counts)
     lines = [f"as_of {when:%Y-%m-%d %H:%M:%S}  data {data_dir}"]
     for mid, n in counts.items():
         m = MODELS[mid]

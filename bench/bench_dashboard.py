@@ -1,0 +1,258 @@
+"""Benchmark: the dashboard in a real headless Chromium against a live server, as a user feels it.
+
+Usage::
+
+    /tmp/venv/bin/python bench/bench_dashboard.py [--data /tmp/demo_full] [--repeat 5]
+        [--user NAME --password PASS] [--port 0]
+
+``--data`` is a folder with an embedded store (``onemap.sqlite``), or a folder of GeoParquet layers
+without one (they are then loaded into a throw-away store first). Default ``/tmp/demo_full`` when its
+store exists. Without ``--user`` a city administrator ``onemap_bench`` is created (or its password reset).
+
+Measured, median of ``--repeat`` runs, each interaction timed in the page's own clock
+(``performance.now()``):
+
+* **first screen** (首屏可用): navigation start → ``#page`` has content, the render callback answered,
+  nothing loading, and the map canvas inside ``#map`` has a size (then one animation frame);
+  cold cache (a new browser context each time);
+* **filter** (筛选): click 近7天 on ``/map`` → URL has ``range=7d`` and the new screen is rendered;
+* **drill** (下钻): click the first ``a.drill`` row on ``/overview`` → the breadcrumb shows that unit.
+
+Also: server time of each ``/_dash-update-component`` request (request sent → first response byte,
+from Playwright's ``request.timing``; p50/p95/max) and the bytes of response bodies per interaction.
+Not a test: it prints figures and asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--use-gl=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+UPDATE = "/_dash-update-component"
+
+#: Counts the Dash callbacks in flight and notes when the screen's render callback last answered.
+INIT_SCRIPT = """
+(() => {
+  window.__inflight = 0; window.__renderDone = -1;
+  const orig = window.fetch;
+  window.fetch = function (input, init) {
+    const url = typeof input === 'string' ? input : (input && input.url) || '';
+    if (!url.includes('__UPDATE__')) return orig.apply(this, arguments);
+    const isRender = !!(init && typeof init.body === 'string' && init.body.includes('page.children'));
+    window.__inflight += 1;
+    const done = () => { window.__inflight -= 1; if (isRender) window.__renderDone = performance.now(); };
+    return orig.apply(this, arguments).then(
+      (r) => { r.clone().arrayBuffer().then(done, done); return r; },
+      (e) => { done(); throw e; });
+  };
+})();
+""".replace("__UPDATE__", UPDATE)
+
+#: True when the render callback answered after ``t0``, nothing is in flight and nothing is loading.
+SETTLED = (
+    "window.__renderDone > t0 && window.__inflight === 0"
+    " && !document.querySelector('[data-dash-is-loading=\"true\"]')"
+    " && (() => { const p = document.querySelector('#page'); return p && p.innerText.trim().length > 0; })()"
+)
+MAP_DRAWN = (
+    "(() => { const c = document.querySelector('#map canvas');"
+    " return !!c && c.width > 0 && c.height > 0; })()"
+)
+NEXT_FRAME = (
+    "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now()))))"
+)
+
+
+def _wait(page, condition: str, t0: float, timeout_ms: float = 120_000) -> float:
+    """Wait for a JS ``condition`` (may use ``t0``); return ``performance.now()`` two frames later."""
+    page.wait_for_function(f"(t0) => {condition}", arg=t0, timeout=timeout_ms)
+    return page.evaluate(NEXT_FRAME)
+
+
+def open_data(folder: Path):
+    """The store of ``folder``: its own ``onemap.sqlite``, or its layers loaded into a temporary store."""
+    from data.store import load_layers, open_store
+
+    if (folder / "onemap.sqlite").exists():
+        return open_store(url="", data_dir=folder), folder
+    tmp = Path(tempfile.mkdtemp(prefix="onemap_bench_"))
+    print(f"no store in {folder}: loading its layers into {tmp} …", flush=True)
+    store = open_store(url="", data_dir=tmp)
+    t = time.perf_counter()
+    load_layers(store, folder)
+    print(f"  loaded in {time.perf_counter() - t:.1f} s", flush=True)
+    return store, tmp
+
+
+def bench_user(store, user: str | None, password: str | None) -> tuple[str, str]:
+    """The account to log in with (a city administrator created for the run when none is given)."""
+    from data.store import users as U
+
+    if user:
+        return user, password or ""
+    user, password = "onemap_bench", secrets.token_urlsafe(12)
+    city = str(store.units("city")["unit_code"].iloc[0])
+    try:
+        U.add_user(store, user, password, "admin", city)
+    except ValueError:
+        U.set_password(store, user, password)
+    return user, password
+
+
+def serve(store, var_dir: Path, port: int):
+    """Run the app's Flask server in a daemon thread; return (server, base URL)."""
+    from werkzeug.serving import make_server
+
+    from dashboard.app import AppConfig, create_app
+
+    app = create_app(store, AppConfig(data_dir=var_dir))
+    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+class Recorder:
+    """Response bodies and server times of the requests made while an interaction is labelled."""
+
+    def __init__(self) -> None:
+        self.label: str | None = None
+        self.bytes: dict[str, int] = {}
+        self.server_ms: list[float] = []
+
+    def attach(self, page) -> None:
+        page.on("requestfinished", self._finished)
+
+    def _finished(self, request) -> None:
+        label = self.label  # read once: the calls below let the main code run (and relabel) meanwhile
+        if label is None:
+            return
+        try:
+            size = request.sizes()["responseBodySize"]
+        except Exception:  # a request whose sizes are gone (page closed) counts as nothing
+            size = 0
+        self.bytes[label] = self.bytes.get(label, 0) + max(int(size), 0)
+        if UPDATE in request.url:
+            t = request.timing
+            if t.get("responseStart", -1) >= 0 and t.get("requestStart", -1) >= 0:
+                self.server_ms.append(t["responseStart"] - t["requestStart"])
+
+
+def login(context, base: str, user: str, password: str) -> None:
+    r = context.request.post(f"{base}/login", data={"user": user, "password": password})
+    if r.status != 200:
+        raise SystemExit(f"log-in failed ({r.status}): {r.text()[:200]}")
+
+
+def run(base: str, user: str, password: str, repeat: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    times: dict[str, list[float]] = {"first screen": [], "filter": [], "drill": []}
+    rec = Recorder()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for i in range(repeat + 1):  # run 0 warms the server's caches and is not counted
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            context.add_init_script(INIT_SCRIPT)
+            login(context, base, user, password)
+            page = context.new_page()
+            rec.attach(page)
+
+            rec.label = f"first screen#{i}"
+            page.goto(f"{base}/map", wait_until="commit")
+            t_first = _wait(page, f"{SETTLED} && {MAP_DRAWN}", -1)
+
+            rec.label = f"filter#{i}"
+            t0 = page.evaluate("performance.now()")
+            page.locator("#f-quick label", has_text="近7天").click()
+            t_filter = _wait(page, f"location.search.includes('range=7d') && {SETTLED}", t0) - t0
+
+            rec.label = None
+            page.goto(f"{base}/overview")
+            _wait(page, SETTLED, -1)
+            rec.label = f"drill#{i}"
+            link = page.locator("#overview-table a.drill").first
+            name = link.inner_text().strip()
+            before = page.inner_text("#crumb-current").strip()
+            t0 = page.evaluate("performance.now()")
+            link.click()
+            cond = (
+                f"{SETTLED} && (() => {{ const c = document.querySelector('#crumb-current');"
+                f" return c && c.innerText.trim() === {name!r} && {name!r} !== {before!r}; }})()"
+            )
+            t_drill = _wait(page, cond, t0) - t0
+            page.wait_for_timeout(200)  # let the last requestfinished events arrive for the byte count
+            rec.label = None
+            if i:
+                times["first screen"].append(t_first)
+                times["filter"].append(t_filter)
+                times["drill"].append(t_drill)
+            context.close()
+        browser.close()
+    return {"times": times, "bytes": rec.bytes, "server_ms": rec.server_ms, "repeat": repeat}
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+def report(result: dict, data: Path) -> None:
+    n = result["repeat"]
+    print(f"\ndashboard in headless Chromium · data {data} · median of {n} (one warm-up run not counted)\n")
+    print(f"{'interaction':<14}{'median ms':>11}{'min ms':>9}{'max ms':>9}{'bytes (median)':>16}")
+    for name, values in result["times"].items():
+        sizes = [v for k, v in result["bytes"].items() if k.split("#")[0] == name and not k.endswith("#0")]
+        print(
+            f"{name:<14}{statistics.median(values):>11.0f}{min(values):>9.0f}{max(values):>9.0f}"
+            f"{statistics.median(sizes) if sizes else 0:>16,.0f}"
+        )
+    ms = result["server_ms"]
+    print(
+        f"\n{UPDATE}: {len(ms)} requests, server time (request sent → first byte) "
+        f"p50 {_pct(ms, 50):.0f} ms · p95 {_pct(ms, 95):.0f} ms · max {max(ms, default=float('nan')):.0f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = Path("/tmp/demo_full")
+    ap.add_argument("--data", type=Path, default=default if (default / "onemap.sqlite").exists() else None)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--user")
+    ap.add_argument("--password")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.data is None:
+        ap.error("--data is required (no store in /tmp/demo_full)")
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} not found")
+    store, _store_dir = open_data(args.data)
+    user, password = bench_user(store, args.user, args.password)
+    server, base = serve(store, Path(tempfile.mkdtemp(prefix="onemap_bench_var_")), args.port)
+    try:
+        result = run(base, user, password, args.repeat)
+    finally:
+        server.shutdown()
+        store.close()
+    report(result, args.data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""The 警网融合一张图 Dash application: five screens, drill-down along both hierarchies, state in the URL.
+
+:func:`create_app` builds one server: the Dash app, the log-in guard (:mod:`dashboard.auth`), the REST
+API for the grid workers' app (:mod:`dashboard.api`), the video wall (``/wall``) and the offline assets
+(every script and style is served by this server; ``serve_locally``; no CDN, no internet basemap).
+
+Rendering: one callback turns the URL (path + query, :mod:`dashboard.state`) into the screen, for the
+logged-in user's scope; controls (filters, map clicks) only write the URL, so every view has a link,
+Back works, and the server recomputes from one place. Each screen is one module of
+:mod:`dashboard.pages` with ``layout(ctx) -> component``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dash
+import flask
+from dash import Input, Output, State, dcc, html
+
+from dashboard import auth
+from dashboard.queries import LEVEL_NAMES, Queries
+from dashboard.state import COMPARISONS, HIERARCHIES, PAGES, QUICK_RANGES, ViewState, parse
+from data.access import Principal
+from data.schema import INCIDENT_CATEGORIES
+from data.store.base import Store
+from geo.units import Unit
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).with_name("assets")
+
+
+@dataclass
+class AppConfig:
+    """Settings of one server.
+
+    Attributes
+    ----------
+    tile_url : str, optional
+        An intranet tile service (e.g. a PGIS service) for the map's base; default none: the base is
+        drawn from local outlines only.
+    wall_interval_s : float
+        Seconds each screen stays on the video wall.
+    wall_refresh_s : float
+        Seconds between the wall's data refreshes.
+    secure_cookies : bool
+        Session cookie only over HTTPS.
+    data_dir : Path
+        Where the session key lives.
+    """
+
+    tile_url: str | None = None
+    wall_interval_s: float = 30.0
+    wall_refresh_s: float = 60.0
+    secure_cookies: bool = False
+    data_dir: Path = Path("var")
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class PageContext:
+    """Everything a screen needs to draw one view for one user."""
+
+    q: Queries
+    principal: Principal
+    state: ViewState
+    unit: Unit
+    start: dt.date
+    end: dt.date
+    cmp_start: dt.date
+    cmp_end: dt.date
+    as_of: dt.date
+    config: AppConfig
+    theme: str = "light"
+    font_scale: float = 1.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def scope(self) -> Any:
+        return self.principal.scope
+
+    @property
+    def code(self) -> str | None:
+        """The unit code for store queries (None for the city: the scope limits it anyway)."""
+        return None if self.unit.level == "city" else self.unit.code
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.state.categories
+
+    @property
+    def child_level(self) -> str | None:
+        return self.q.child_level(self.unit, self.state.hierarchy)
+
+    def href(self, **changes) -> str:
+        return self.state.with_(**changes).href()
+
+
+def page_context(q: Queries, principal: Principal, state: ViewState, config: AppConfig) -> PageContext:
+    """Resolve a view for a user: the unit is the one asked for if the user may see it, else their own."""
+    notes = list(state.problems)
+    own = q.unit(principal.unit_code) if principal.unit_code else None
+    if own is None:
+        own = q.city() if principal.unit_code == q.city().code else None
+    if own is None:
+        raise PermissionError("该账号没有管辖范围，无权查看数据 (no scope)")
+    unit = own
+    if state.unit and state.unit != own.code:
+        asked = q.unit(state.unit)
+        if asked is None:
+            notes.append(f"未找到单元 {state.unit}")
+        elif not q.visible(asked.code, principal.scope) or not _inside(q, asked, own, state.hierarchy):
+            notes.append("超出本账号管辖范围，已显示本辖区")
+        else:
+            unit = asked
+    as_of = q.as_of()
+    start, end = state.dates(as_of)
+    cs, ce = state.comparison(as_of)
+    return PageContext(q, principal, state, unit, start, end, cs, ce, as_of, config, notes=notes)
+
+
+def _inside(q: Queries, unit: Unit, own: Unit, hierarchy: str) -> bool:
+    """True when ``unit`` lies at or below ``own`` (so the breadcrumb never climbs above the scope)."""
+    if own.level == "city":
+        return True
+    for h in (hierarchy, "admin", "police"):
+        if any(u.code == own.code for u in q.path(unit.code, h, None)):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------- shell
+def _nav(ctx: PageContext | None, state: ViewState) -> html.Nav:
+    links = [
+        dcc.Link(
+            title,
+            href=state.href(page),
+            className="nav-link" + (" active" if page == state.page else ""),
+            id=f"nav-{page}",
+        )
+        for page, title in PAGES.items()
+    ]
+    who = []
+    if ctx is not None:
+        p = ctx.principal
+        who = [
+            html.Span(f"{p.name or p.user_id} · {p.role_name}", className="who"),
+            html.A("退出", href="/logout", className="logout"),
+        ]
+    return html.Nav(
+        [html.Span("警网融合一张图", className="brand"), *links, html.Span(who, className="user")],
+        className="topnav",
+    )
+
+
+def _filters(ctx: PageContext) -> html.Div:
+    s = ctx.state
+    return html.Div(
+        [
+            dcc.RadioItems(
+                id="f-quick",
+                options=[{"label": v, "value": k} for k, v in QUICK_RANGES.items()]
+                + [{"label": "自定义", "value": ""}],
+                value=s.quick or "",
+                inline=True,
+                className="f-quick",
+            ),
+            dcc.DatePickerRange(
+                id="f-dates",
+                start_date=ctx.start.isoformat(),
+                end_date=ctx.end.isoformat(),
+                display_format="YYYY-MM-DD",
+                max_date_allowed=ctx.as_of.isoformat(),
+                className="f-dates",
+            ),
+            dcc.Dropdown(
+                id="f-cats",
+                options=[{"label": c, "value": c} for c in INCIDENT_CATEGORIES],
+                value=list(s.categories),
+                multi=True,
+                placeholder="全部警情类别",
+                className="f-cats",
+            ),
+            dcc.RadioItems(
+                id="f-hier",
+                options=[{"label": v, "value": k} for k, v in HIERARCHIES.items()],
+                value=s.hierarchy,
+                inline=True,
+                className="f-hier",
+            ),
+            dcc.RadioItems(
+                id="f-cmp",
+                options=[{"label": v, "value": k} for k, v in COMPARISONS.items()],
+                value=s.compare,
+                inline=True,
+                className="f-cmp",
+            ),
+            html.Span(f"数据截至 {ctx.as_of:%Y-%m-%d}", className="asof"),
+        ],
+        className="filters",
+    )
+
+
+def _breadcrumb(ctx: PageContext) -> html.Div:
+    chain = ctx.q.path(ctx.unit.code, ctx.state.hierarchy, ctx.principal.unit_code)
+    items: list = []
+    for i, u in enumerate(chain):
+        if i:
+            items.append(html.Span("›", className="sep"))
+        label = f"{u.name}"
+        if u.code == ctx.unit.code:
+            items.append(html.Span(label, className="crumb current", id="crumb-current"))
+        else:
+            items.append(dcc.Link(label, href=ctx.href(unit=u.code), className="crumb"))
+    level = LEVEL_NAMES.get(ctx.unit.level, ctx.unit.level)
+    items.append(html.Span(f"（{level}）", className="level"))
+    notes = [html.Div(n, className="note") for n in ctx.notes]
+    return html.Div([html.Div(items, className="breadcrumb", id="breadcrumb"), *notes])
+
+
+def render(q: Queries, principal: Principal | None, pathname: str, search: str, config: AppConfig) -> tuple:
+    """Navigation, filter bar, breadcrumb and screen of a URL for a user."""
+    from dashboard import pages
+
+    if (pathname or "").rstrip("/") == "/wall":
+        from dashboard import wall
+
+        return html.Div(), html.Div(), html.Div(), wall.layout(q, principal, search, config)
+    state = parse(pathname, search)
+    if principal is None:
+        return _nav(None, state), html.Div(), html.Div(), html.Div("请先登录", className="error")
+    try:
+        ctx = page_context(q, principal, state, config)
+    except PermissionError as exc:
+        return _nav(None, state), html.Div(), html.Div(), html.Div(str(exc), className="error")
+    try:
+        body = pages.MODULES[state.page].layout(ctx)
+    except Exception:  # a screen that fails says so; the shell stays usable
+        log.exception("screen %s failed for %s", state.page, state.href())
+        body = html.Div("本页数据暂不可用，请稍后刷新 (the data could not be read)", className="error")
+    shown = state.with_(unit=None if ctx.unit.code == principal.unit_code else ctx.unit.code)
+    return _nav(ctx, shown), _filters(ctx), _breadcrumb(ctx), body
+
+
+def create_app(
+    store: Store,
+    config: AppConfig | None = None,
+    *,
+    queries: Queries | None = None,
+) -> dash.Dash:
+    """The whole server: Dash app, log-in, REST API, wall.
+
+    Parameters
+    ----------
+    store : Store
+        The open store (shared; thread-safe).
+    config : AppConfig, optional
+    queries : Queries, optional
+        The read side (default one over ``store``).
+
+    Returns
+    -------
+    dash.Dash
+        ``app.server`` is the Flask server to run.
+    """
+    from dashboard import pages
+
+    config = config or AppConfig()
+    q = queries or Queries(store)
+    server = flask.Flask(__name__)
+    server.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    auth.install(
+        server, lambda: store, key=auth.secret_key(config.data_dir), secure_cookies=config.secure_cookies
+    )
+    try:
+        from dashboard.api import api_blueprint
+
+        server.register_blueprint(api_blueprint(lambda: store))
+    except ImportError:  # pragma: no cover - the API module is optional for the screens
+        log.warning("REST API not available")
+    app = dash.Dash(
+        __name__,
+        server=server,
+        title="警网融合一张图",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+        assets_folder=str(ASSETS),
+        compress=False,
+    )
+    server.extensions["onemap"] = {"queries": q, "store": store, "config": config}
+    app.layout = html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            html.Div(id="nav"),
+            html.Div(id="filters"),
+            html.Div(id="crumbs"),
+            dcc.Loading(html.Div(id="page", className="page"), delay_show=400, type="dot"),
+        ],
+        className="shell",
+    )
+
+    @app.callback(
+        Output("nav", "children"),
+        Output("filters", "children"),
+        Output("crumbs", "children"),
+        Output("page", "children"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+    )
+    def _render(pathname, search):
+        return render(q, auth.current_principal(), pathname, search, config)
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input("f-quick", "value"),
+        Input("f-dates", "start_date"),
+        Input("f-dates", "end_date"),
+        Input("f-cats", "value"),
+        Input("f-hier", "value"),
+        Input("f-cmp", "value"),
+        State("url", "pathname"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def _filter(quick, start, end, cats, hier, cmp_, pathname, search):
+        state = parse(pathname, search)
+        trigger = dash.ctx.triggered_id
+        changes: dict[str, Any] = {
+            "categories": tuple(c for c in (cats or []) if c in INCIDENT_CATEGORIES),
+            "hierarchy": hier if hier in HIERARCHIES else "admin",
+            "compare": cmp_ if cmp_ in COMPARISONS else "yoy",
+        }
+        if trigger == "f-dates":
+            changes.update(quick=None, start=_day(start), end=_day(end))
+        elif trigger == "f-quick" and quick:
+            changes.update(quick=quick, start=None, end=None)
+        if trigger == "f-hier" and changes["hierarchy"] != state.hierarchy:
+            changes["unit"] = None  # a unit of the other hierarchy: start again from the top
+        new = state.with_(**changes).search()
+        return new if new != (search or "") else dash.no_update
+
+    pages.register_callbacks(app, q, config)
+    from dashboard import wall
+
+    wall.install(app, q, config)
+    return app
+
+
+def _day(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(str(text)[:10])
+    except ValueError:
+        return None

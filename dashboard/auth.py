@@ -1,0 +1,217 @@
+"""Log-in (登录) for every page, callback, REST route and download of the server.
+
+:func:`install` puts a guard in front of the Flask server behind the Dash app: nothing but the log-in
+page, the health check and the log-in route's own POST answers an anonymous request. Pages redirect to
+``/login?next=…``; anything else (``/_dash-*``, ``/api/…``, downloads, assets) gets ``401`` JSON. The
+session is Flask's signed cookie holding only the user id (HttpOnly, SameSite=Lax, Secure when
+configured); the user is re-read from the store on every request, so disabling a user ends their session
+at once. Wrong passwords are counted per account (lock-out in :mod:`data.store.users`) and per client
+address (:class:`RateLimiter`).
+
+The logged-in :class:`~data.access.Principal` is :func:`current_principal`; its ``scope`` is what every
+store query of the request must use.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import flask
+
+from data.access import Principal
+from data.store import users as U
+from data.store.base import Store
+
+#: Paths answered without a log-in.
+PUBLIC_PATHS = ("/login", "/healthz")
+#: Failed log-ins per client address per window before ``429``.
+RATE_LIMIT, RATE_WINDOW_S = 10, 60.0
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window`` seconds per key (sliding window, in memory, thread-safe)."""
+
+    def __init__(self, limit: int = RATE_LIMIT, window: float = RATE_WINDOW_S) -> None:
+        self.limit, self.window = limit, window
+        self._events: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        """True while ``key`` has had fewer than ``limit`` events in the window."""
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            q = self._events.setdefault(key, deque())
+            while q and q[0] <= t - self.window:
+                q.popleft()
+            return len(q) < self.limit
+
+    def record(self, key: str, now: float | None = None) -> None:
+        """Count one event (a failed log-in) for ``key``."""
+        with self._lock:
+            self._events.setdefault(key, deque()).append(time.monotonic() if now is None else now)
+
+
+def secret_key(folder: Path) -> bytes:
+    """The server's session-signing key, created once (mode 0600) in ``folder``."""
+    path = Path(folder) / ".onemap_secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def current_principal() -> Principal | None:
+    """The logged-in user of the current request (``None`` outside a request or when anonymous)."""
+    if not flask.has_request_context():
+        return None
+    return flask.g.get("principal")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-origin relative targets after log-in (no open redirect)."""
+    if not target or not isinstance(target, str):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>登录 · 警网融合一张图</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{{margin:0;font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;background:#0b1f3a;color:#fff;
+display:flex;align-items:center;justify-content:center;height:100vh}}
+form{{background:#fff;color:#1d2b3a;padding:32px 40px;border-radius:8px;width:320px}}
+h1{{font-size:22px;margin:0 0 20px}} label{{display:block;margin:12px 0 4px;font-size:14px}}
+input{{width:100%;box-sizing:border-box;padding:8px;font-size:15px}}
+button{{margin-top:20px;width:100%;padding:10px;background:#1f5fbf;color:#fff;border:0;font-size:16px}}
+.err{{color:#c0392b;margin-top:12px;font-size:14px}}
+</style></head><body>
+<form method="post" action="/login">
+<h1>警网融合一张图</h1>
+<input type="hidden" name="next" value="{next}">
+<label for="user">用户名</label><input id="user" name="user" autocomplete="username" required>
+<label for="password">密码</label><input id="password" name="password" type="password"
+ autocomplete="current-password" required>
+<button type="submit">登录</button>
+<div class="err">{error}</div>
+</form></body></html>"""
+
+
+def install(
+    server: flask.Flask,
+    get_store: Callable[[], Store],
+    *,
+    key: bytes,
+    secure_cookies: bool = False,
+    limiter: RateLimiter | None = None,
+) -> None:
+    """Require a log-in for everything the server answers but :data:`PUBLIC_PATHS`.
+
+    Parameters
+    ----------
+    server : flask.Flask
+    get_store : callable
+        Returns the open store (users live there).
+    key : bytes
+        Session-signing key (:func:`secret_key`).
+    secure_cookies : bool
+        Mark the session cookie ``Secure`` (behind HTTPS).
+    limiter : RateLimiter, optional
+        Log-in attempts per client address (default :data:`RATE_LIMIT` per minute).
+    """
+    limiter = limiter or RateLimiter()
+    server.secret_key = key
+    server.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_NAME="onemap_session",
+    )
+
+    @server.before_request
+    def _guard():
+        path = flask.request.path
+        flask.g.principal = None
+        user_id = flask.session.get("user")
+        if user_id:
+            flask.g.principal = U.principal(get_store(), user_id)
+            if flask.g.principal is None:
+                flask.session.clear()
+        if path in PUBLIC_PATHS or flask.g.principal is not None:
+            return None
+        if flask.request.method == "GET" and not path.startswith(("/_dash", "/api/", "/assets")):
+            query = flask.request.query_string.decode()
+            target = path + ("?" + query if query else "")
+            return flask.redirect("/login?next=" + _quote(target))
+        return flask.jsonify(error="unauthorized", message="请先登录 (log in first)"), 401
+
+    @server.route("/healthz")
+    def _health():
+        return flask.jsonify(status="ok")
+
+    @server.route("/login", methods=["GET", "POST"])
+    def _login():
+        req = flask.request
+        if req.method == "GET":
+            return _page(_safe_next(req.args.get("next")), "")
+        data = req.get_json(silent=True) if req.is_json else req.form
+        if not isinstance(data, Mapping):
+            data = {}
+        user, password = str(data.get("user", "")), str(data.get("password", ""))
+        target = _safe_next(data.get("next"))
+        if not limiter.allow(req.remote_addr or "?"):
+            msg = "尝试过于频繁，请稍后再试 (too many attempts)"
+            return (
+                (flask.jsonify(error="rate_limited", message=msg), 429)
+                if req.is_json
+                else (_page(target, msg), 429)
+            )
+        try:
+            if not user or len(user) > 64 or "\x00" in user or len(password) > 1024:
+                raise U.LoginError("用户名或密码错误 (wrong user name or password)")
+            who = U.authenticate(get_store(), user, password)
+        except U.LoginError as exc:
+            limiter.record(req.remote_addr or "?")
+            return (
+                (flask.jsonify(error="login_failed", message=str(exc)), 401)
+                if req.is_json
+                else (
+                    _page(target, str(exc)),
+                    401,
+                )
+            )
+        flask.session.clear()
+        flask.session["user"] = who.user_id
+        if req.is_json:
+            return flask.jsonify(
+                user=who.user_id, role=who.role, unit_code=who.unit_code, staff_id=who.staff_id
+            )
+        return flask.redirect(target)
+
+    @server.route("/logout", methods=["POST", "GET"])
+    def _logout():
+        flask.session.clear()
+        return flask.redirect("/login")
+
+
+def _quote(target: str) -> str:
+    from urllib.parse import quote
+
+    return quote(target, safe="")
+
+
+def _page(next_url: str, error: str) -> flask.Response:
+    resp = flask.make_response(LOGIN_PAGE.format(next=html.escape(next_url), error=html.escape(error)))
+    resp.headers["Content-Type"] = "text/html; charset=utf-8"
+    return resp

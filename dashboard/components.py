@@ -1,0 +1,111 @@
+"""Small building blocks shared by the screens: KPI cards, ranking tables with drill links, graphs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dash_table, dcc, html
+
+
+def fmt_int(value: Any) -> str:
+    """``12,345`` (or ``—`` for missing)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def change_pct(now: float, before: float) -> float | None:
+    """Percentage change from ``before`` to ``now`` (None when ``before`` is 0)."""
+    return None if not before else (now - before) / before * 100.0
+
+
+def change_text(now: float, before: float, lower_is_better: bool = True) -> html.Span:
+    """``↓12.5%`` coloured good (a fall of incidents) or bad."""
+    pct = change_pct(now, before)
+    if pct is None:
+        return html.Span("—", className="chg")
+    good = (pct < 0) == lower_is_better if pct else True
+    arrow = "↑" if pct > 0 else ("↓" if pct < 0 else "→")
+    return html.Span(f"{arrow}{abs(pct):.1f}%", className="chg " + ("good" if good else "bad"))
+
+
+def card(label: str, value: Any, sub: Any = None, *, card_id: str | None = None) -> html.Div:
+    """A KPI card (指标卡): big number, label, optional line below."""
+    kids = [
+        html.Div(value if isinstance(value, str) else fmt_int(value), className="card-value"),
+        html.Div(label, className="card-label"),
+    ]
+    if sub is not None:
+        kids.append(html.Div(sub, className="card-sub"))
+    props = {"id": card_id} if card_id else {}
+    return html.Div(kids, className="card", **props)
+
+
+def cards(items: Sequence[html.Div]) -> html.Div:
+    return html.Div(list(items), className="cards")
+
+
+def graph(fig: go.Figure, graph_id: str, height: int | None = None) -> dcc.Graph:
+    """A plotly figure with the mode bar off and no external requests (no MathJax, no plotly CDN)."""
+    if height:
+        fig.update_layout(height=height)
+    return dcc.Graph(
+        id=graph_id,
+        figure=fig,
+        config={"displaylogo": False, "displayModeBar": False, "responsive": True},
+        className="graph",
+    )
+
+
+def drill_table(
+    frame: pd.DataFrame,
+    columns: dict[str, str],
+    hrefs: Sequence[str] | None = None,
+    table_id: str = "table",
+    link_col: str | None = None,
+) -> html.Table:
+    """A plain HTML table; ``link_col`` cells link to ``hrefs`` (drill-down from a ranking row)."""
+    head = html.Thead(html.Tr([html.Th(v) for v in columns.values()]))
+    rows = []
+    for i, rec in enumerate(frame.to_dict("records")):
+        cells = []
+        for col in columns:
+            v = rec.get(col)
+            text = (
+                fmt_int(v)
+                if isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer()
+                else (f"{v:.1f}" if isinstance(v, float) else ("" if v is None or v is pd.NA else str(v)))
+            )
+            if col == link_col and hrefs is not None:
+                cells.append(html.Td(dcc.Link(text, href=hrefs[i], className="drill")))
+            else:
+                cells.append(html.Td(text))
+        rows.append(html.Tr(cells))
+    return html.Table([head, html.Tbody(rows)], className="tbl", id=table_id)
+
+
+def data_table(frame: pd.DataFrame, table_id: str, page_size: int = 15) -> dash_table.DataTable:
+    """A sortable, paged Dash DataTable of (already masked) records."""
+    shown = frame.copy()
+    for col in shown.columns:
+        if pd.api.types.is_datetime64_any_dtype(shown[col]):
+            shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M")
+    shown = shown.astype(object).where(shown.notna(), None)
+    return dash_table.DataTable(
+        id=table_id,
+        data=shown.to_dict("records"),
+        columns=[{"name": c, "id": c} for c in shown.columns],
+        page_size=page_size,
+        sort_action="native",
+        style_table={"overflowX": "auto"},
+        style_cell={"fontFamily": "inherit", "fontSize": 13, "textAlign": "left", "padding": "4px 8px"},
+    )
+
+
+def section(title: str, *children: Any, section_id: str | None = None) -> html.Section:
+    props = {"id": section_id} if section_id else {}
+    return html.Section([html.H3(title), *children], className="section", **props)

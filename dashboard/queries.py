@@ -1,0 +1,369 @@
+"""What the screens ask of the store (查询), cached per (user scope, view), ready to draw.
+
+Every function takes the caller's ``scope`` (from :class:`data.access.Principal`) and passes it to the
+store, which applies it in SQL; nothing here widens it. Results are cached for :data:`TTL_S` seconds per
+argument tuple (the wall refreshes on its own, so the cache must age), and frames handed out are shared:
+callers must not modify them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from data.store.base import Store, UnknownUnitError
+from geo.units import Unit
+from layers.geometry import feature_collection, prepare
+
+#: Seconds a cached answer is served before it is asked again.
+TTL_S = 60.0
+#: Seconds the KPI base (all grids' KPI inputs) is kept before it is read again.
+KPI_TTL_S = 600.0
+#: Entries kept (least recently used are dropped).
+MAX_ENTRIES = 512
+
+#: Child level per level and hierarchy (drill-down 下钻).
+CHILD_LEVEL: dict[str, dict[str, str | None]] = {
+    "admin": {"city": "county", "county": "township", "township": "village", "village": "grid", "grid": None},
+    "police": {
+        "city": "bureau",
+        "bureau": "station",
+        "station": "district",
+        "district": "grid",
+        "grid": None,
+    },
+}
+LEVEL_NAMES: dict[str, str] = {
+    "city": "市",
+    "county": "区县",
+    "township": "乡镇街道",
+    "village": "村社区",
+    "grid": "网格",
+    "bureau": "分局",
+    "station": "派出所",
+    "district": "警格",
+}
+#: Unit layer and code column holding the polygons of each level.
+GEOMETRY_OF_LEVEL: dict[str, tuple[str, str, str]] = {
+    "city": ("admin_units", "unit_code", "unit_name"),
+    "county": ("admin_units", "unit_code", "unit_name"),
+    "township": ("admin_units", "unit_code", "unit_name"),
+    "village": ("admin_units", "unit_code", "unit_name"),
+    "bureau": ("police_units", "unit_code", "unit_name"),
+    "station": ("police_units", "unit_code", "unit_name"),
+    "district": ("police_units", "unit_code", "unit_name"),
+    "grid": ("grids", "grid_code", "grid_name"),
+}
+
+
+class TTLCache:
+    """A small thread-safe LRU cache whose entries expire after ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = TTL_S, max_entries: int = MAX_ENTRIES) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._data: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None and now - hit[0] < self.ttl:
+                self._data.move_to_end(key)
+                return hit[1]
+        value = compute()
+        with self._lock:
+            self._data[key] = (now, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+def _key(scope: Any) -> Hashable:
+    return scope if isinstance(scope, str) or scope is None else tuple(sorted(scope))
+
+
+@dataclass
+class Queries:
+    """The dashboard's read side over one store (thread-safe; one per server)."""
+
+    store: Store
+    ttl: float = TTL_S
+
+    def __post_init__(self) -> None:
+        self.cache = TTLCache(self.ttl)
+        self._kpi = None
+        self._kpi_lock = threading.Lock()
+
+    def _cached(self, name: str, args: tuple, compute: Callable[[], Any]) -> Any:
+        return self.cache.get((name, *args), compute)
+
+    # ------------------------------------------------------------------ units
+    def as_of(self) -> dt.date:
+        """The data's latest incident day (quick ranges end there), or today when there are none."""
+
+        def compute():
+            days = self.store.aggregate_incidents(None, by="day", fill=False)
+            return pd.Timestamp(days["day"].max()).date() if len(days) else dt.date.today()
+
+        return self._cached("as_of", (), compute)
+
+    def unit(self, code: str | None) -> Unit | None:
+        """The unit of ``code`` (``None`` for the city), or ``None`` for an unknown code."""
+        if not code:
+            return None
+
+        def compute():
+            try:
+                return self.store.unit(code)
+            except (UnknownUnitError, LookupError):
+                return None
+
+        return self._cached("unit", (code,), compute)
+
+    def city(self) -> Unit:
+        """The city unit (top of both hierarchies)."""
+
+        def compute():
+            cities = self.store.units("city")
+            row = cities.iloc[0]
+            return Unit(row.unit_code, row.unit_name, "city", "admin", None)
+
+        return self._cached("city", (), compute)
+
+    def unit_names(self) -> dict[str, str]:
+        """Code → name of every unit (and grid)."""
+
+        def compute():
+            u = self.store.units()
+            return dict(zip(u.unit_code, u.unit_name, strict=True))
+
+        return self._cached("unit_names", (), compute)
+
+    def visible(self, code: str | None, scope: Any) -> bool:
+        """True when some grid of unit ``code`` lies in ``scope``."""
+        return self._cached(
+            "visible", (code, _key(scope)), lambda: bool(self.store.grids_of(code or None, scope=scope))
+        )
+
+    def grid_parent(self, grid: str, hierarchy: str) -> str | None:
+        """A grid's parent: its community (admin) or its 警格 (police)."""
+        gu = self._cached("grid_units", (), lambda: self.store.grid_units().set_index("grid_code"))
+        if grid not in gu.index:
+            return None
+        return gu.at[grid, "district_code" if hierarchy == "police" else "village_code"]
+
+    def parent(self, unit: Unit, hierarchy: str) -> str | None:
+        """The code of the unit above ``unit`` along ``hierarchy`` (None above the city)."""
+        if unit.level == "city":
+            return None
+        if unit.level == "grid":
+            return self.grid_parent(unit.code, hierarchy)
+        if unit.level in ("county", "bureau"):
+            return self.city().code
+        return unit.parent_code
+
+    def path(self, code: str | None, hierarchy: str, top: str | None) -> list[Unit]:
+        """Units from ``top`` (the user's own unit; None = the city) down to ``code`` (breadcrumb 面包屑)."""
+        chain: list[Unit] = []
+        u = self.unit(code) or self.city()
+        while u is not None:
+            chain.append(u)
+            if top and u.code == top:
+                break
+            parent = self.parent(u, hierarchy)
+            u = self.unit(parent) if parent else None
+            if u is None and parent == self.city().code:
+                u = self.city()
+        return chain[::-1]
+
+    def child_level(self, unit: Unit | None, hierarchy: str) -> str | None:
+        level = unit.level if unit is not None else "city"
+        hierarchy = unit.hierarchy if unit is not None and unit.level not in ("city", "grid") else hierarchy
+        return CHILD_LEVEL[hierarchy].get(level)
+
+    # ------------------------------------------------------------------ figures
+    def child_counts(
+        self, code: str | None, hierarchy: str, start, end, categories: tuple, scope: Any
+    ) -> pd.DataFrame:
+        """Incidents per child unit of ``code`` (``code, name, n, n_valid``), largest first."""
+        unit = self.unit(code)
+        level = self.child_level(unit, hierarchy) or "grid"
+
+        def compute():
+            frame = self.store.aggregate_incidents(
+                code or None, start, end, list(categories) or None, by=level, scope=scope
+            )
+            frame = frame.rename(columns={level: "code", "unit_name": "name"})
+            if "name" not in frame:
+                names = self.unit_names()
+                frame["name"] = frame["code"].map(names)
+            return frame.sort_values(["n", "code"], ascending=[False, True]).reset_index(drop=True)
+
+        return self._cached("child_counts", (code, level, start, end, categories, _key(scope)), compute)
+
+    def totals(self, code: str | None, start, end, categories: tuple, scope: Any) -> pd.DataFrame:
+        """Incidents per category in the unit and days (``category, n, n_valid``)."""
+        return self._cached(
+            "totals",
+            (code, start, end, categories, _key(scope)),
+            lambda: self.store.aggregate_incidents(
+                code or None, start, end, list(categories) or None, by="category", scope=scope
+            ),
+        )
+
+    def series(
+        self, code: str | None, start, end, categories: tuple, scope: Any, by: str = "day"
+    ) -> pd.DataFrame:
+        """Incidents per day (or month, hour, weekday)."""
+        return self._cached(
+            "series",
+            (code, start, end, categories, _key(scope), by),
+            lambda: self.store.aggregate_incidents(
+                code or None, start, end, list(categories) or None, by=by, scope=scope
+            ),
+        )
+
+    def base_figures(self, code: str | None, by: str | None, scope: Any) -> pd.DataFrame:
+        """Base figures (households, population, …) per unit of level ``by`` or in total."""
+        return self._cached(
+            "base", (code, by, _key(scope)), lambda: self.store.grid_figures(code or None, by=by, scope=scope)
+        )
+
+    def layer_counts(
+        self, layer: str, code: str | None, start, end, by: Any, scope: Any, filters=None
+    ) -> pd.DataFrame:
+        """Records of any grid layer counted by ``by`` (see :meth:`Store.aggregate`)."""
+        fkey = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (filters or {}).items()))
+        return self._cached(
+            "layer_counts",
+            (
+                layer,
+                code,
+                start,
+                end,
+                by if isinstance(by, str) or by is None else tuple(by),
+                fkey,
+                _key(scope),
+            ),
+            lambda: self.store.aggregate(
+                layer, code or None, start, end, by=by, filters=filters, scope=scope
+            ),
+        )
+
+    def order_stats(self, code: str | None, start, end, by: str | None, scope: Any) -> pd.DataFrame:
+        """Work-order closure and timeliness (see :meth:`Store.work_order_stats`)."""
+        return self._cached(
+            "order_stats",
+            (code, start, end, by, _key(scope)),
+            lambda: self.store.work_order_stats(code or None, start, end, by=by, scope=scope),
+        )
+
+    def kpi_base(self):
+        """The per-grid KPI base (:func:`geo.kpi.per_grid_base`) of the whole city, read from the store
+        once and kept :data:`KPI_TTL_S` seconds (scope is applied when KPIs are computed for units)."""
+        from geo.kpi import KPI_COLUMNS, per_grid_base
+
+        def compute():
+            layers = {}
+            for name, cols in KPI_COLUMNS.items():
+                layers[name] = self.store.read(name, columns=list(cols), geometry=False)
+            return per_grid_base(layers, self.city().code)
+
+        with self._kpi_lock:
+            hit = self._kpi
+            if hit is not None and time.monotonic() - hit[0] < KPI_TTL_S:
+                return hit[1]
+            base = compute()
+            self._kpi = (time.monotonic(), base)
+            return base
+
+    def layer_status(self) -> pd.DataFrame:
+        return self._cached("layer_status", (), self.store.layer_status)
+
+    # ------------------------------------------------------------------ geometry
+    def child_shapes(self, code: str | None, hierarchy: str, scope: Any) -> tuple[dict, list[str], str]:
+        """The FeatureCollection of the child units of ``code`` in scope, simplified for the level.
+
+        Returns
+        -------
+        (dict, list of str, str)
+            FeatureCollection (feature ``id`` = position), codes in feature order, child level.
+        """
+        unit = self.unit(code)
+        level = self.child_level(unit, hierarchy) or "grid"
+
+        def compute():
+            layer, code_col, name_col = GEOMETRY_OF_LEVEL[level]
+            if level == "grid":
+                frame = self.store.features("grids", code or None, scope=scope, columns=[code_col, name_col])
+            else:
+                codes = self.child_counts(code, hierarchy, None, None, (), scope)["code"].tolist()
+                frame = self.store.features(layer, filters={"unit_code": codes}, columns=[code_col, name_col])
+            frame = frame.sort_values(code_col).reset_index(drop=True)
+            view_level = (unit.level if unit is not None else "city") if level != "grid" else level
+            shaped = prepare(frame, view_level) if len(frame) else frame
+            fc = feature_collection(shaped, code_col, name_col) if len(frame) else _empty_fc()
+            return fc, frame[code_col].tolist(), level
+
+        return self._cached("child_shapes", (code, level, _key(scope)), compute)
+
+    def outline_shapes(self, level: str, scope: Any) -> dict:
+        """County (or township) outlines of the whole city for the offline base map."""
+
+        def compute():
+            frame = self.store.features(
+                "admin_units", filters={"level": level}, columns=["unit_code", "unit_name"]
+            )
+            return (
+                feature_collection(prepare(frame, "city"), "unit_code", "unit_name")
+                if len(frame)
+                else _empty_fc()
+            )
+
+        return self._cached("outlines", (level,), compute)
+
+    def points(
+        self,
+        layer: str,
+        code: str | None,
+        start,
+        end,
+        scope: Any,
+        filters=None,
+        columns=None,
+        limit: int | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Point features of ``layer`` in the unit (and days, for dated layers)."""
+        fkey = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (filters or {}).items()))
+        return self._cached(
+            "points",
+            (layer, code, start, end, fkey, tuple(columns or ()), limit, _key(scope)),
+            lambda: self.store.features(
+                layer,
+                code or None,
+                start=start,
+                end=end,
+                filters=filters,
+                scope=scope,
+                columns=columns,
+                limit=limit,
+            ),
+        )
+
+
+def _empty_fc() -> dict:
+    return {"type": "FeatureCollection", "features": []}

@@ -1,0 +1,250 @@
+"""The Dash app through Flask's test client (no browser): log-in, the five screens, scope, URL state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from dashboard.app import AppConfig, create_app
+from dashboard.state import DEFAULT_LAYERS, ViewState, parse
+from data.access import Principal, find_personal_data, mask_frame, mask_value
+from data.store import load_layers, open_store
+from data.store.users import add_user
+
+ROUTER = {
+    "output": "..nav.children...filters.children...crumbs.children...page.children..",
+    "outputs": [
+        {"id": "nav", "property": "children"},
+        {"id": "filters", "property": "children"},
+        {"id": "crumbs", "property": "children"},
+        {"id": "page", "property": "children"},
+    ],
+    "changedPropIds": ["url.pathname"],
+}
+
+
+@pytest.fixture(scope="module")
+def app_store(tiny_demo, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dash_store")
+    store = open_store(data_dir=folder)
+    load_layers(store, tiny_demo)
+    staff = store.read("staff", geometry=False)
+    worker = staff[staff.role == "专职网格员"].sort_values("staff_id").iloc[0]
+    add_user(store, "admin", "admin-pass-1", "admin", store.units("city").unit_code.iloc[0])
+    add_user(store, "worker", "worker-pass-1", "grid_worker", worker.unit_code, staff_id=worker.staff_id)
+    add_user(store, "wall", "wall-pass-12", "display", store.units("city").unit_code.iloc[0])
+    add_user(store, "nobody", "nobody-pass-1", "analyst", store.units("county").unit_code.iloc[0])
+    store.worker_grid = worker.unit_code
+    yield store, folder
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def app(app_store):
+    store, folder = app_store
+    return create_app(store, AppConfig(data_dir=folder))
+
+
+def _client(app, user=None, password=None):
+    c = app.server.test_client()
+    if user:
+        r = c.post("/login", json={"user": user, "password": password})
+        assert r.status_code == 200, r.get_data(as_text=True)
+    return c
+
+
+def _render(client, path, search=""):
+    body = dict(ROUTER)
+    body["inputs"] = [
+        {"id": "url", "property": "pathname", "value": path},
+        {"id": "url", "property": "search", "value": search},
+    ]
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    return json.dumps(r.json, ensure_ascii=False)
+
+
+def test_everything_but_login_and_health_needs_a_login(app):
+    c = _client(app)
+    assert c.get("/healthz").status_code == 200
+    assert c.get("/login").status_code == 200
+    page = c.get("/map?unit=320612")
+    assert page.status_code == 302 and page.headers["Location"].startswith("/login?next=")
+    assert c.get("/_dash-layout").status_code == 401
+    assert c.post("/_dash-update-component", json={}).status_code == 401
+    assert c.get("/api/v1/work-orders").status_code == 401
+
+
+def test_wrong_password_is_refused_without_saying_which(app):
+    c = _client(app)
+    a = c.post("/login", json={"user": "admin", "password": "wrong-password"})
+    b = c.post("/login", json={"user": "ghost", "password": "wrong-password"})
+    assert a.status_code == b.status_code == 401
+    assert a.json["message"] == b.json["message"]
+
+
+def test_open_redirect_after_login_is_refused(app):
+    c = _client(app)
+    r = c.post("/login", data={"user": "admin", "password": "admin-pass-1", "next": "https://evil.example/x"})
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("page", ["overview", "empower", "warnings", "quality", "map"])
+def test_every_screen_renders_in_chinese_for_the_admin(app, page):
+    text = _render(_client(app, "admin", "admin-pass-1"), f"/{page}")
+    assert "本页数据暂不可用" not in text
+    assert "南通市" in text  # breadcrumb at the city
+    title = {
+        "overview": "网格总数",
+        "empower": "数据赋能模型",
+        "warnings": "工单状态",
+        "quality": "三提升四下降",
+        "map": "点击地图上的单元下钻",
+    }[page]
+    assert title in text
+
+
+def test_overview_counts_match_the_store(app, app_store):
+    store, _ = app_store
+    text = _render(_client(app, "admin", "admin-pass-1"), "/overview")
+    n_grids = store.count("grids")
+    assert f"{n_grids:,}" in text
+    county = store.units("county").iloc[0]
+    assert county.unit_name in text and f"unit={county.unit_code}" in text  # drill link per county
+
+
+def test_drill_down_to_a_grid_shows_the_path_in_both_hierarchies(app, app_store):
+    store, _ = app_store
+    grid = store.grid_units().sort_values("grid_code").iloc[0]
+    c = _client(app, "admin", "admin-pass-1")
+    admin = _render(c, "/overview", f"?unit={grid.grid_code}")
+    police = _render(c, "/overview", f"?unit={grid.grid_code}&h=police")
+    names = store.units().set_index("unit_code")["unit_name"]
+    assert names[grid.township_code] in admin and names[grid.village_code] in admin
+    assert names[grid.station_code] in police and names[grid.district_code] in police
+    assert names[grid.township_code] not in police
+
+
+def test_grid_worker_sees_only_their_grid_whatever_the_url_asks(app, app_store):
+    store, _ = app_store
+    c = _client(app, "worker", "worker-pass-1")
+    city = store.units("city").unit_code.iloc[0]
+    other = store.grid_units().query("grid_code != @store.worker_grid").grid_code.iloc[0]
+    for search in ("", f"?unit={city}", f"?unit={other}"):
+        text = _render(c, "/overview", search)
+        assert store.worker_grid in text
+        assert "超出本账号管辖范围" in text or search == ""
+        assert f"unit={other}" not in text
+    assert '"children": "1", "className": "card-value"' in text  # one grid
+
+
+def test_display_role_gets_no_personal_data(app):
+    c = _client(app, "wall", "wall-pass-12")
+    for page in ("overview", "empower", "warnings", "quality", "map"):
+        text = _render(c, f"/{page}", "?layers=grids,concern,incidents")
+        assert find_personal_data(text) == []
+        assert "orders-table" not in text
+
+
+def test_state_round_trips_through_the_url():
+    s = ViewState(
+        page="map",
+        unit="320612001",
+        hierarchy="police",
+        quick=None,
+        start=dt.date(2026, 9, 1),
+        end=dt.date(2026, 9, 30),
+        categories=("刑事", "电诈"),
+        layers=("grids", "kde"),
+        compare="prev",
+    )
+    again = parse("/map", s.search())
+    assert again == s
+    assert parse("/", "").layers == DEFAULT_LAYERS
+
+
+def test_bad_url_values_fall_back_with_a_note():
+    s = parse("/nowhere", "?unit=<script>&from=2026-13-40&cat=刑事,bogus&h=x")
+    assert s.page == "overview" and s.unit is None and s.categories == ("刑事",) and s.hierarchy == "admin"
+    assert len(s.problems) >= 4
+
+
+def test_quick_ranges_end_on_the_data_day():
+    as_of = dt.date(2026, 10, 31)
+    assert parse("/", "?range=7d").dates(as_of) == (dt.date(2026, 10, 25), as_of)
+    assert parse("/", "?range=ytd").dates(as_of) == (dt.date(2026, 1, 1), as_of)
+    assert parse("/", "?range=30d&cmp=yoy").comparison(as_of) == (dt.date(2025, 10, 2), dt.date(2025, 10, 31))
+    assert parse("/", "?range=7d&cmp=prev").comparison(as_of) == (
+        dt.date(2026, 10, 18),
+        dt.date(2026, 10, 24),
+    )
+
+
+def test_masking_rules():
+    assert mask_value("320602199001011234", "id_number") == "320602********1234"
+    assert mask_value("13812345678", "phone") == "138****5678"
+    assert mask_value("张三", "name") == "张*" and mask_value("欧阳修", "name") == "欧**"
+    assert mask_value(None, "phone") is None
+    import pandas as pd
+
+    frame = pd.DataFrame({"name": ["王小明"], "id_number": ["32060219900101123X"], "phone": ["13900001111"]})
+    masked = mask_frame(frame, "population")
+    assert find_personal_data(masked.to_json(force_ascii=False)) == []
+    assert find_personal_data(frame.to_json(force_ascii=False)) != []
+
+
+def test_default_deny():
+    assert Principal("x", "analyst", None).scope == []
+    assert Principal("x", "superuser", "320600").scope == []
+    assert not Principal("x", "display", "320600").may_read_layer("population")
+    assert not Principal("x", "grid_worker", "320600001001001").may_read_layer("persons_of_concern")
+    assert Principal("x", "officer", "32060050010001").may_read_layer("persons_of_concern")
+
+
+def _export(client, grid, layer, fmt):
+    ident = {"fmt": fmt, "layer": layer, "type": "export"}
+    body = {
+        "output": "export-download.data",
+        "outputs": {"id": "export-download", "property": "data"},
+        "inputs": [[{"id": ident, "property": "n_clicks", "value": 1}]],
+        "state": [
+            {"id": "url", "property": "pathname", "value": "/overview"},
+            {"id": "url", "property": "search", "value": f"?unit={grid}"},
+        ],
+        "changedPropIds": [json.dumps(ident, separators=(",", ":"), sort_keys=True) + ".n_clicks"],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def test_grid_records_are_masked_and_export_is_audited(app, app_store):
+    import base64
+    import io
+
+    import pandas as pd
+
+    store, _ = app_store
+    grid = store.worker_grid
+    c = _client(app, "admin", "admin-pass-1")
+    text = _render(c, "/overview", f"?unit={grid}")
+    assert "网格台账" in text and find_personal_data(text) == []
+    before = store.audit_entries(filters={"action": "export"}).total
+    r = _export(c, grid, "population", "csv")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    data = r.json["response"]["export-download"]["data"]
+    assert data["filename"].endswith(".csv") and "/" not in data["filename"]
+    content = data["content"] if not data.get("base64") else base64.b64decode(data["content"]).decode()
+    exported = pd.read_csv(io.StringIO(content), dtype=str)
+    assert len(exported) == store.count("population", filters={"grid_code": grid}) > 0
+    assert set(exported["grid_code"]) == {grid}
+    assert find_personal_data(content) == [] and exported["id_number"].str.contains(r"\*").all()
+    assert store.audit_entries(filters={"action": "export"}).total == before + 1
+    xlsx = _export(c, grid, "hazards", "xlsx").json["response"]["export-download"]["data"]
+    assert xlsx["filename"].endswith(".xlsx") and xlsx["base64"]
+
+
+def test_display_role_cannot_export(app, app_store):
+    store, _ = app_store
+    r = _export(_client(app, "wall", "wall-pass-12"), store.worker_grid, "population", "csv")
+    assert r.status_code == 204 or "export-download" not in (r.get_data(as_text=True) or "")
