@@ -151,7 +151,18 @@ def test_models_list_and_run(tiny_demo):
     listed = runner.invoke(main, ["models", "list"])
     assert listed.exit_code == 0 and len(listed.output.strip().splitlines()) == 15
     ran = runner.invoke(
-        main, ["models", "run", "--data", str(tiny_demo), "--as-of", "2026-10-31", "HAZ-01", "POC-01"]
+        main,
+        [
+            "models",
+            "run",
+            "--no-store",
+            "--data",
+            str(tiny_demo),
+            "--as-of",
+            "2026-10-31",
+            "HAZ-01",
+            "POC-01",
+        ],
     )
     assert ran.exit_code == 0, ran.output
     assert "HAZ-01" in ran.output and "POC-01" in ran.output and "ADDR-01" not in ran.output
@@ -183,7 +194,7 @@ def test_models_run_stores_warnings_once(tiny_demo, tmp_path):
     from data.store import open_store
 
     folder = tmp_path / "city"
-    shutil.copytree(tiny_demo, folder)
+    shutil.copytree(tiny_demo, folder, ignore=shutil.ignore_patterns("onemap.sqlite*"))
     runner = CliRunner()
     assert (
         runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
@@ -224,7 +235,7 @@ def test_users_cli(tiny_demo, tmp_path):
     import shutil
 
     folder = tmp_path / "city"
-    shutil.copytree(tiny_demo, folder)
+    shutil.copytree(tiny_demo, folder, ignore=shutil.ignore_patterns("onemap.sqlite*"))
     runner = CliRunner()
     assert (
         runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
@@ -290,7 +301,7 @@ def test_brief_command_names_an_unknown_unit(tiny_demo, tmp_path):
     import shutil
 
     folder = tmp_path / "city"
-    shutil.copytree(tiny_demo, folder)
+    shutil.copytree(tiny_demo, folder, ignore=shutil.ignore_patterns("onemap.sqlite*"))
     runner = CliRunner()
     assert (
         runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
