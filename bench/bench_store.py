@@ -37,16 +37,8 @@ import pandas as pd
 from data.schema import INCIDENT_CATEGORIES
 from data.store import load_layers, open_store
 from data.store.testing import throwaway_postgis
+from geo.units import child_level
 
-CHILD = {
-    "city": "county",
-    "county": "township",
-    "township": "village",
-    "village": "grid",
-    "bureau": "station",
-    "station": "district",
-    "district": "grid",
-}
 LEVEL_WEIGHTS = {
     "city": 1,
     "county": 2,
@@ -129,7 +121,7 @@ def run_queries(store, n: int, seed: int) -> dict[str, list[float]]:
             q["unit"], q["start"], q["end"], q["categories"], by=("day", "category")
         ),
         "children": lambda q: store.aggregate_incidents(
-            q["unit"], q["start"], q["end"], q["categories"], by=CHILD.get(q["level"], "category")
+            q["unit"], q["start"], q["end"], q["categories"], by=child_level(q["level"]) or "category"
         ),
         "hour": lambda q: store.aggregate_incidents(
             q["unit"], q["start"], q["end"], q["categories"], by="hour"

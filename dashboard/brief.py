@@ -51,7 +51,7 @@ import shapely
 from data.schema import INCIDENT_CATEGORIES
 from data.store.base import Scope, Store
 from geo.kpi import same_period_last_year
-from geo.units import LEVEL_COLUMN, LEVEL_ZH, Unit
+from geo.units import LEVEL_COLUMN, LEVEL_ZH, Unit, child_level
 from layers.colours import THEMES, classify
 from layers.figures import FONT_FAMILY, static_map_figure, template
 from layers.geometry import prepare
@@ -91,17 +91,6 @@ MAX_LABELS = 30
 #: Seconds to start the export browser, and to render one page.
 START_TIMEOUT_S, RENDER_TIMEOUT_S = 60.0, 120.0
 
-#: The level a unit's map is divided into (下级单元).
-CHILD_LEVEL = {
-    "city": "county",
-    "county": "township",
-    "township": "village",
-    "village": "grid",
-    "bureau": "station",
-    "station": "district",
-    "district": "grid",
-    "grid": "grid",
-}
 _POLYGON_LAYER = {
     "county": "admin_units",
     "township": "admin_units",
@@ -364,7 +353,7 @@ def brief_data(
         raise ValueError(f"the period starts ({s}) after it ends ({e})")
     query_unit = store.unit(unit_code) if unit_code is not None else None
     unit = query_unit or _city(store)
-    child = CHILD_LEVEL[unit.level]
+    child = child_level(unit.level, unit.hierarchy) or "grid"  # a grid's map shows the grid itself
     windows = windows_for(s, e)
     lo = min(a for a, _ in windows.values())
     daily = store.aggregate_incidents(query_unit, lo, e, by=("category", "day"), scope=scope, fill=False)

@@ -20,7 +20,7 @@ import geopandas as gpd
 import pandas as pd
 
 from data.store.base import Store, UnknownUnitError
-from geo.units import Unit
+from geo.units import LEVEL_ZH, Unit, child_level
 from layers.geometry import feature_collection, prepare
 
 #: Seconds a cached answer is served before it is asked again.
@@ -30,27 +30,8 @@ KPI_TTL_S = 600.0
 #: Entries kept (least recently used are dropped).
 MAX_ENTRIES = 512
 
-#: Child level per level and hierarchy (drill-down 下钻).
-CHILD_LEVEL: dict[str, dict[str, str | None]] = {
-    "admin": {"city": "county", "county": "township", "township": "village", "village": "grid", "grid": None},
-    "police": {
-        "city": "bureau",
-        "bureau": "station",
-        "station": "district",
-        "district": "grid",
-        "grid": None,
-    },
-}
-LEVEL_NAMES: dict[str, str] = {
-    "city": "市",
-    "county": "区县",
-    "township": "乡镇街道",
-    "village": "村社区",
-    "grid": "网格",
-    "bureau": "分局",
-    "station": "派出所",
-    "district": "警格",
-}
+#: Chinese name of each level (the one table is :data:`geo.units.LEVEL_ZH`).
+LEVEL_NAMES = LEVEL_ZH
 #: Unit layer and code column holding the polygons of each level.
 GEOMETRY_OF_LEVEL: dict[str, tuple[str, str, str]] = {
     "city": ("admin_units", "unit_code", "unit_name"),
@@ -191,9 +172,7 @@ class Queries:
         return chain[::-1]
 
     def child_level(self, unit: Unit | None, hierarchy: str) -> str | None:
-        level = unit.level if unit is not None else "city"
-        hierarchy = unit.hierarchy if unit is not None and unit.level not in ("city", "grid") else hierarchy
-        return CHILD_LEVEL[hierarchy].get(level)
+        return child_level(unit.level if unit is not None else "city", hierarchy)
 
     # ------------------------------------------------------------------ figures
     def child_counts(

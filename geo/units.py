@@ -37,6 +37,30 @@ LEVEL_ZH = {
 }
 
 
+def child_level(level: str, hierarchy: str = "admin") -> str | None:
+    """The level below ``level`` (下级) along ``hierarchy``; None below a grid.
+
+    ``hierarchy`` decides only where both hierarchies meet (the city); a level belonging to one
+    hierarchy (county, 派出所 …) always continues in its own.
+
+    Parameters
+    ----------
+    level : str
+    hierarchy : {"admin", "police"}
+
+    Returns
+    -------
+    str or None
+    """
+    levels = POLICE_LEVELS if hierarchy == "police" else ADMIN_LEVELS
+    if level not in levels:
+        levels = ADMIN_LEVELS if level in ADMIN_LEVELS else POLICE_LEVELS
+    if level not in levels:
+        raise ValueError(f"unknown level {level!r}")
+    i = levels.index(level)
+    return levels[i + 1] if i + 1 < len(levels) else None
+
+
 @dataclass(frozen=True)
 class Unit:
     """One unit: its code, name, level (``county`` … ``district``) and hierarchy (``admin``/``police``)."""

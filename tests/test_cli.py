@@ -188,18 +188,22 @@ def test_up_loads_the_store_runs_the_models_and_makes_demo_users(tmp_path):
         store.close()
 
 
-def test_models_run_stores_warnings_once(tiny_demo, tmp_path):
+def _city_in_store(tiny_demo, tmp_path) -> Path:
+    """A copy of the tiny demo's layers (without other tests' stores) loaded into its embedded store."""
     import shutil
-
-    from data.store import open_store
 
     folder = tmp_path / "city"
     shutil.copytree(tiny_demo, folder, ignore=shutil.ignore_patterns("onemap.sqlite*"))
+    loaded = CliRunner().invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)])
+    assert loaded.exit_code == 0, loaded.output
+    return folder
+
+
+def test_models_run_stores_warnings_once(tiny_demo, tmp_path):
+    from data.store import open_store
+
+    folder = _city_in_store(tiny_demo, tmp_path)
     runner = CliRunner()
-    assert (
-        runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
-        == 0
-    )
     first = runner.invoke(main, ["models", "run", "--data", str(folder), "HAZ-01", "DISP-02"])
     assert first.exit_code == 0, first.output
     new = int(first.output.split("store: ")[1].split()[0])
@@ -232,15 +236,8 @@ def test_import_a_messy_file_into_the_store_loses_no_row(tiny_demo, tmp_path):
 
 
 def test_users_cli(tiny_demo, tmp_path):
-    import shutil
-
-    folder = tmp_path / "city"
-    shutil.copytree(tiny_demo, folder, ignore=shutil.ignore_patterns("onemap.sqlite*"))
+    folder = _city_in_store(tiny_demo, tmp_path)
     runner = CliRunner()
-    assert (
-        runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
-        == 0
-    )
     ok = runner.invoke(
         main,
         [
@@ -298,15 +295,8 @@ def test_users_cli(tiny_demo, tmp_path):
 
 
 def test_brief_command_names_an_unknown_unit(tiny_demo, tmp_path):
-    import shutil
-
-    folder = tmp_path / "city"
-    shutil.copytree(tiny_demo, folder, ignore=shutil.ignore_patterns("onemap.sqlite*"))
+    folder = _city_in_store(tiny_demo, tmp_path)
     runner = CliRunner()
-    assert (
-        runner.invoke(main, ["import", str(folder), "--store", "embedded", "--data", str(folder)]).exit_code
-        == 0
-    )
     bad = runner.invoke(
         main,
         [
