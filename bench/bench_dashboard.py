@@ -180,7 +180,7 @@ def run(base: str, user: str, password: str, repeat: int) -> dict:
 
             rec.label = f"filter#{i}"
             t0 = page.evaluate("performance.now()")
-            page.locator("#f-quick label", has_text="近7天").click()
+            page.locator(".f-quick label", has_text="近7天").click()
             t_filter = _wait(page, f"location.search.includes('range=7d') && {SETTLED}", t0) - t0
 
             rec.label = None

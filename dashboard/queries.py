@@ -18,6 +18,8 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import shapely
+import shapely.geometry
 
 from data.store.base import Store, UnknownUnitError
 from geo.units import LEVEL_ZH, Unit, child_level
@@ -299,6 +301,34 @@ class Queries:
             return fc, frame[code_col].tolist(), level
 
         return self._cached("child_shapes", (code, level, _key(scope)), compute)
+
+    def district_shapes(self, code: str | None, view_level: str, scope: Any) -> dict:
+        """The FeatureCollection of the 警格 of unit ``code`` in scope, simplified for ``view_level``."""
+
+        def compute():
+            frame = self.store.features(
+                "districts", code or None, scope=scope, columns=["district_code", "district_name"]
+            )
+            if not len(frame):
+                return _empty_fc()
+            frame = frame.sort_values("district_code").reset_index(drop=True)
+            return feature_collection(prepare(frame, view_level), "district_code", "district_name")
+
+        return self._cached("district_shapes", (code, view_level, _key(scope)), compute)
+
+    def child_at(self, code: str | None, hierarchy: str, scope: Any, lon: float, lat: float) -> str | None:
+        """The child unit of ``code`` drawn under a point of the map (a click on a hexagon or a point
+        drills into the unit below it), or None outside every child."""
+        fc, codes, _level = self.child_shapes(code, hierarchy, scope)
+        if not codes:
+            return None
+
+        def compute():
+            return shapely.STRtree([shapely.geometry.shape(f["geometry"]) for f in fc["features"]])
+
+        tree = self._cached("child_tree", (code, hierarchy, _key(scope)), compute)
+        hits = tree.query(shapely.Point(lon, lat), predicate="intersects")
+        return codes[int(min(hits))] if len(hits) else None
 
     def outline_shapes(self, level: str, scope: Any) -> dict:
         """County (or township) outlines of the whole city for the offline base map."""

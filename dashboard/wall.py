@@ -259,7 +259,7 @@ def _overview(ctx, opts: WallOptions) -> list:
         kpis,
         _tile(
             f"组织架构图（按{name}）",
-            view_map(ctx, f"{opts.px(TALL_PX - 44)}px", ("grids",), "wall-map"),
+            view_map(ctx, f"{opts.px(TALL_PX - 44)}px", ("grids",), "wall-map", live=False),
             "main",
         ),
         _tile(None, graph(grids, "wall-g1", opts.px(HALF_PX)), "side1"),
@@ -429,7 +429,7 @@ def _map(ctx, opts: WallOptions) -> list:
         colour=THEMES[THEME]["good"],
     )
     return [
-        _tile(None, view_map(ctx, f"{opts.px(MAP_PX)}px", WALL_MAP_LAYERS, "wall-map"), "map"),
+        _tile(None, view_map(ctx, f"{opts.px(MAP_PX)}px", WALL_MAP_LAYERS, "wall-map", live=False), "map"),
         kpis,
         _tile(None, graph(ranking, "wall-g1", opts.px(HALF_PX)), "side1"),
         _tile(None, graph(by_cat, "wall-g2", opts.px(HALF_PX)), "side2"),

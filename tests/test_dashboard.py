@@ -7,22 +7,12 @@ import json
 
 import pytest
 
-from dashboard.app import AppConfig, create_app
+from dashboard import live
+from dashboard.app import ROUTER_OUTPUTS, AppConfig, create_app, router_request
 from dashboard.state import DEFAULT_LAYERS, ViewState, parse
 from data.access import Principal, find_personal_data, mask_frame, mask_value
 from data.store import load_layers, open_store
 from data.store.users import add_user
-
-ROUTER = {
-    "output": "..nav.children...filters.children...crumbs.children...page.children..",
-    "outputs": [
-        {"id": "nav", "property": "children"},
-        {"id": "filters", "property": "children"},
-        {"id": "crumbs", "property": "children"},
-        {"id": "page", "property": "children"},
-    ],
-    "changedPropIds": ["url.pathname"],
-}
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +46,7 @@ def _client(app, user=None, password=None):
 
 
 def _render(client, path, search=""):
-    body = dict(ROUTER)
-    body["inputs"] = [
-        {"id": "url", "property": "pathname", "value": path},
-        {"id": "url", "property": "search", "value": search},
-    ]
-    r = client.post("/_dash-update-component", json=body)
+    r = client.post("/_dash-update-component", json=router_request(path, search))
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
     return json.dumps(r.json, ensure_ascii=False)
 
@@ -248,3 +233,106 @@ def test_display_role_cannot_export(app, app_store):
     store, _ = app_store
     r = _export(_client(app, "wall", "wall-pass-12"), store.worker_grid, "population", "csv")
     assert r.status_code == 204 or "export-download" not in (r.get_data(as_text=True) or "")
+
+
+# ---------------------------------------------------------------------- in-place updates
+def _route(client, path, search="", shown=None, held=None):
+    """The router's answer as JSON; ``held`` is what a browser showing an earlier answer declares."""
+    body = router_request(path, search, shown)
+    if held is not None:
+        body["outputs"][len(ROUTER_OUTPUTS) :], body["state"][1:] = held
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    return r.json["response"]
+
+
+def _held(answer):
+    """The live outputs and compared states a browser showing ``answer``'s trees sends with a request."""
+    found: list[tuple[dict, dict]] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            ident = node.get("props", {}).get("id") if "props" in node else None
+            if live.kind_of(ident):
+                found.append((ident, node["props"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(answer)
+    outputs, states = [], []
+    for kind, prop in live.OUTPUTS:
+        mine = [(i, props) for i, props in found if kind in i]
+        outputs.append([{"id": i, "property": prop} for i, _ in mine])
+        if (kind, prop) in live.COMPARED:
+            states.append([{"id": i, "property": prop, "value": props.get(prop)} for i, props in mine])
+    return outputs, states
+
+
+def test_a_new_view_of_the_same_screen_sends_only_its_live_parts(app):
+    c = _client(app, "admin", "admin-pass-1")
+    first = _route(c, "/map")
+    assert set(first) >= {"nav", "filters", "crumbs", "page", "view-key"}
+    shown = first["view-key"]["data"]
+    held = _held({k: first[k] for k in ("filters", "page")})
+    # dates and a drill-down: the screen's skeleton is the same, so only live values come back
+    second = _route(c, "/map", "?range=7d&unit=320612", shown, held)
+    assert "page" not in second and "filters" not in second
+    assert second["view-key"]["data"] == shown
+    text = json.dumps(second, ensure_ascii=False)
+    assert '"layers"' in text and "fitBounds" in text  # the mounted map gets new layers and camera
+    assert "通州区" in json.dumps(second["crumbs"], ensure_ascii=False)
+    # the quick-range control follows the URL; the hierarchy control already shows it: not sent
+    values = {json.dumps(k): v for k, v in second.items() if k.startswith("{")}
+    assert values['"{\\"f\\":\\"quick\\"}"']["value"] == "7d"
+    assert '"{\\"f\\":\\"hier\\"}"' not in values
+    # another screen is sent whole
+    third = _route(c, "/overview", "?range=7d", shown, held)
+    assert "page" in third and third["view-key"]["data"]["page"] != shown["page"]
+
+
+def test_router_answer_for_another_user_holds_only_their_scope(app):
+    admin = _client(app, "admin", "admin-pass-1")
+    shown = _route(admin, "/map")["view-key"]["data"]
+    # a grid worker replaying the admin's view key gets their own grid, never the city
+    worker = _client(app, "worker", "worker-pass-1")
+    answer = json.dumps(_route(worker, "/map", "?unit=320612", shown), ensure_ascii=False)
+    assert "超出本账号管辖范围" in answer
+    assert find_personal_data(answer) == []
+
+
+def _drill(app, client, click, search=""):
+    key = next(
+        k for k, cb in app.callback_map.items() if any("clickInfo" in json.dumps(i) for i in cb["inputs"])
+    )
+    ident = {"live-map": "map"}
+    body = {
+        "output": key,
+        "outputs": {"id": "url", "property": key.split(".", 1)[1]},
+        "inputs": [[{"id": ident, "property": "clickInfo", "value": click}]],
+        "state": [
+            {"id": "url", "property": "pathname", "value": "/map"},
+            {"id": "url", "property": "search", "value": search},
+        ],
+        "changedPropIds": [json.dumps(ident, separators=(",", ":")) + ".clickInfo"],
+    }
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code in (200, 204), r.get_data(as_text=True)[:300]
+    return r.json["response"].get("url", {}).get("search") if r.status_code == 200 else None
+
+
+def test_a_click_on_a_hexagon_drills_into_the_unit_below_it(app, app_store):
+    store, _ = app_store
+    c = _client(app, "admin", "admin-pass-1")
+    county = store.units("county").iloc[0]
+    inside = store.features("admin_units", filters={"unit_code": [county.unit_code]}).geometry.iloc[0]
+    p = inside.representative_point()
+    hexagon = {"picked": True, "layerId": "h3", "object": {"h": "87309c0a9ffffff"}, "coordinate": [p.x, p.y]}
+    assert _drill(app, c, hexagon) == f"?unit={county.unit_code}"
+    nowhere = {"picked": False, "layerId": None, "object": None, "coordinate": [0.0, 0.0]}
+    assert _drill(app, c, nowhere) is None
+    # a grid worker clicking the same point stays in their grid (nothing below a grid)
+    worker = _client(app, "worker", "worker-pass-1")
+    assert _drill(app, worker, hexagon) is None

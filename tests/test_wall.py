@@ -10,14 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard import wall
-from dashboard.app import AppConfig, create_app
+from dashboard.app import AppConfig, create_app, router_request
 from dashboard.queries import Queries
 from dashboard.state import PAGES
 from data.access import find_personal_data
 from data.store import load_layers, open_store
 from data.store.users import add_user
 
-ROUTER_OUTPUTS = [("nav", "children"), ("filters", "children"), ("crumbs", "children"), ("page", "children")]
 ROTATE_OUTPUTS = [("wall-screen", "data")]
 REFRESH_OUTPUTS = [
     ("wall-body", "children"),
@@ -76,7 +75,7 @@ def _post(client, outputs, inputs, state=(), changed=None):
 
 
 def _route(client, search=""):
-    r = _post(client, ROUTER_OUTPUTS, [("url", "pathname", "/wall"), ("url", "search", search)])
+    r = client.post("/_dash-update-component", json=router_request("/wall", search))
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
     return r.json["response"]
 
@@ -319,5 +318,5 @@ def test_a_wall_opened_while_the_store_is_down_is_not_blank(client, store_down):
 def test_the_wall_needs_a_login(wall_app):
     app, _ = wall_app
     c = app.server.test_client()
-    r = _post(c, ROUTER_OUTPUTS, [("url", "pathname", "/wall"), ("url", "search", "")])
+    r = c.post("/_dash-update-component", json=router_request("/wall"))
     assert r.status_code == 401
