@@ -15,8 +15,15 @@ Measured, median of ``--repeat`` runs, each interaction timed in the page's own 
 * **first screen** (首屏可用): navigation start → ``#page`` has content, the render callback answered,
   nothing loading, and the map canvas inside ``#map`` has a size (then one animation frame);
   cold cache (a new browser context each time);
-* **filter** (筛选): click 近7天 on ``/map`` → URL has ``range=7d`` and the new screen is rendered;
-* **drill** (下钻): click the first ``a.drill`` row on ``/overview`` → the breadcrumb shows that unit.
+* **filter** (筛选): click 近7天 on ``/map`` → URL has ``range=7d`` and the new view is rendered;
+* **map drill** (地图下钻): click the middle of the map on ``/map`` → the breadcrumb shows a county;
+* **table drill** (列表下钻): click the first ``a.drill`` row on ``/overview`` → the breadcrumb shows
+  that unit.
+
+Next to it, in the same run, the **naive baseline** of the issue: one plotly ``choropleth_map`` of every
+grid of the city at full precision on the offline ``white-bg`` style, recoloured by sending a whole new
+figure when the range changes (first map drawn, then recolour visible: MapLibre idle after plotly's
+``afterplot``). ``--no-baseline`` skips it.
 
 Also: server time of each ``/_dash-update-component`` request (request sent → first response byte,
 from Playwright's ``request.timing``; p50/p95/max) and the bytes of response bodies per interaction.
@@ -26,6 +33,7 @@ Not a test: it prints figures and asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import statistics
 import sys
@@ -163,7 +171,7 @@ def login(context, base: str, user: str, password: str) -> None:
 def run(base: str, user: str, password: str, repeat: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    times: dict[str, list[float]] = {"first screen": [], "filter": [], "drill": []}
+    times: dict[str, list[float]] = {"first screen": [], "filter": [], "map drill": [], "table drill": []}
     rec = Recorder()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -183,10 +191,25 @@ def run(base: str, user: str, password: str, repeat: int) -> dict:
             page.locator(".f-quick label", has_text="近7天").click()
             t_filter = _wait(page, f"location.search.includes('range=7d') && {SETTLED}", t0) - t0
 
+            rec.label = f"map drill#{i}"
+            before = page.inner_text("#crumb-current").strip()
+            box = page.locator("#map canvas").first.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x, y)  # deck.gl picks on hover first, as with a hand on the mouse
+            page.wait_for_timeout(300)
+            t0 = page.evaluate("performance.now()")
+            page.mouse.down()
+            page.mouse.up()
+            cond = (
+                f"{SETTLED} && (() => {{ const c = document.querySelector('#crumb-current');"
+                f" return c && c.innerText.trim() !== {before!r}; }})()"
+            )
+            t_map = _wait(page, cond, t0) - t0
+
             rec.label = None
             page.goto(f"{base}/overview")
             _wait(page, SETTLED, -1)
-            rec.label = f"drill#{i}"
+            rec.label = f"table drill#{i}"
             link = page.locator("#overview-table a.drill").first
             name = link.inner_text().strip()
             before = page.inner_text("#crumb-current").strip()
@@ -202,10 +225,122 @@ def run(base: str, user: str, password: str, repeat: int) -> dict:
             if i:
                 times["first screen"].append(t_first)
                 times["filter"].append(t_filter)
-                times["drill"].append(t_drill)
+                times["map drill"].append(t_map)
+                times["table drill"].append(t_drill)
             context.close()
         browser.close()
     return {"times": times, "bytes": rec.bytes, "server_ms": rec.server_ms, "repeat": repeat}
+
+
+# ---------------------------------------------------------------------- the naive baseline
+#: True when plotly drew the map and MapLibre is idle (style and sources loaded, nothing moving).
+NAIVE_DRAWN = """(() => {
+  const gd = document.querySelector('#g .js-plotly-plot') || document.querySelector('#g.js-plotly-plot');
+  if (!gd || !gd.on || !gd._fullLayout || !gd._fullLayout.map) return false;
+  if (!gd.__hooked) {
+    gd.__hooked = true; gd.__after = 0; gd.on('plotly_afterplot', () => { gd.__after += 1; });
+  }
+  const sub = gd._fullLayout.map._subplot; const m = sub && sub.map;
+  return !!m && m.loaded() && !m.isMoving() && gd.__after >= (window.__want || 0);
+})()"""
+
+
+def naive_app(store, as_of):
+    """The issue's naive map: every grid at full precision in one plotly ``choropleth_map`` (offline
+    ``white-bg``), recoloured by sending a whole new figure. Returns ``(app, n_grids)``."""
+    import datetime as dt
+
+    import dash
+    import plotly.graph_objects as go
+    import shapely
+    from dash import Input, Output, dcc, html
+
+    grids = store.features("grids", columns=["grid_code"])
+    codes = grids["grid_code"].astype(str).tolist()
+    geojson = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": c, "properties": {}, "geometry": json.loads(g)}
+            for c, g in zip(codes, shapely.to_geojson(grids.geometry.to_numpy()), strict=True)
+        ],
+    }
+    w, s_, e, n = grids.total_bounds
+
+    def counts(days: int):
+        frame = store.aggregate_incidents(None, as_of - dt.timedelta(days=days - 1), as_of, by="grid")
+        return frame.set_index("grid")["n"].reindex(codes).fillna(0).tolist()
+
+    def figure(days: int) -> go.Figure:
+        fig = go.Figure(
+            go.Choroplethmap(
+                geojson=geojson, locations=codes, z=counts(days), colorscale="YlOrRd", marker_line_width=0.2
+            )
+        )
+        fig.update_layout(
+            map={"style": "white-bg", "center": {"lon": (w + e) / 2, "lat": (s_ + n) / 2}, "zoom": 7.5},
+            margin={"l": 0, "r": 0, "t": 0, "b": 0},
+            height=800,
+        )
+        return fig
+
+    app = dash.Dash(__name__, serve_locally=True, title="naive")
+    app.layout = html.Div(
+        [
+            dcc.RadioItems(
+                id="r", options=[{"label": "近30天", "value": 30}, {"label": "近7天", "value": 7}], value=30
+            ),
+            dcc.Graph(id="g", figure=figure(30)),
+        ]
+    )
+
+    @app.callback(Output("g", "figure"), Input("r", "value"), prevent_initial_call=True)
+    def _recolour(days):
+        return figure(int(days))
+
+    return app, len(codes)
+
+
+def run_baseline(store, repeat: int) -> dict:
+    """First map drawn and recolour visible of :func:`naive_app`, median of ``repeat`` (+1 warm-up)."""
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from dashboard.queries import Queries
+
+    app, n = naive_app(store, Queries(store).as_of())
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    times: dict[str, list[float]] = {"first screen": [], "recolour": []}
+    rec = Recorder()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for i in range(repeat + 1):
+                context = browser.new_context(viewport={"width": 1600, "height": 1000})
+                page = context.new_page()
+                rec.attach(page)
+                rec.label = f"first screen#{i}"
+                page.goto(base, wait_until="commit")
+                t_first = _wait(page, NAIVE_DRAWN, -1, timeout_ms=600_000)
+                rec.label = f"recolour#{i}"
+                page.evaluate(
+                    "() => { const gd = document.querySelector('#g .js-plotly-plot')"
+                    " || document.querySelector('#g.js-plotly-plot'); window.__want = gd.__after + 1; }"
+                )
+                t0 = page.evaluate("performance.now()")
+                page.locator("#r label", has_text="近7天").click()
+                t_recolour = _wait(page, NAIVE_DRAWN, t0, timeout_ms=600_000) - t0
+                page.wait_for_timeout(200)
+                rec.label = None
+                if i:
+                    times["first screen"].append(t_first)
+                    times["recolour"].append(t_recolour)
+                context.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return {"times": times, "bytes": rec.bytes, "server_ms": rec.server_ms, "repeat": repeat, "grids": n}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -213,9 +348,9 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))] if s else float("nan")
 
 
-def report(result: dict, data: Path) -> None:
+def report(result: dict, data: Path, title: str = "dashboard") -> None:
     n = result["repeat"]
-    print(f"\ndashboard in headless Chromium · data {data} · median of {n} (one warm-up run not counted)\n")
+    print(f"\n{title} in headless Chromium · data {data} · median of {n} (one warm-up run not counted)\n")
     print(f"{'interaction':<14}{'median ms':>11}{'min ms':>9}{'max ms':>9}{'bytes (median)':>16}")
     for name, values in result["times"].items():
         sizes = [v for k, v in result["bytes"].items() if k.split("#")[0] == name and not k.endswith("#0")]
@@ -238,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--user")
     ap.add_argument("--password")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--no-baseline", action="store_true", help="skip the naive plotly baseline")
+    ap.add_argument("--baseline-repeat", type=int, default=2)
     args = ap.parse_args(argv)
     if args.data is None:
         ap.error("--data is required (no store in /tmp/demo_full)")
@@ -248,10 +385,13 @@ def main(argv: list[str] | None = None) -> None:
     server, base = serve(store, Path(tempfile.mkdtemp(prefix="onemap_bench_var_")), args.port)
     try:
         result = run(base, user, password, args.repeat)
+        baseline = None if args.no_baseline else run_baseline(store, args.baseline_repeat)
     finally:
         server.shutdown()
         store.close()
     report(result, args.data)
+    if baseline is not None:
+        report(baseline, args.data, f"naive baseline (plotly choropleth_map of {baseline['grids']:,} grids)")
 
 
 if __name__ == "__main__":
