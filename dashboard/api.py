@@ -2,9 +2,10 @@
 
 :func:`api_blueprint` mounts ``/api/v1``: who am I, my work orders (我的工单) and their trace (流转记录),
 the actions of the closed loop (签收 sign, 处置 handle, 反馈 feed back, 办结 close / 审核通过 approve,
-退回 send back, 驳回 reject, 升级 escalate), an officer's instruction (派单) and a grid worker's report
-(上报). Every route is one row of :data:`ROUTES`, the table that registers the Flask rule, validates the
-query and body and writes the OpenAPI 3.1 document (:func:`openapi_document`), so the three cannot drift.
+退回 send back, 驳回 reject, 重新上报 resubmit, 升级 escalate), an officer's instruction (派单) and a grid
+worker's report (上报), both safe to retry with a ``client_id``. Every route is one row of :data:`ROUTES`,
+the table that registers the Flask rule, validates the query and body and writes the OpenAPI 3.1 document
+(:func:`openapi_document`), so the three cannot drift.
 
 Security:
 
@@ -63,13 +64,14 @@ MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20
 #: Methods that change state (CSRF checks apply).
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-#: Named actions: the workflow's (:data:`data.store.workflow.ACTIONS`) plus 驳回 reject (a report only).
-ACTIONS: tuple[str, ...] = (*wf.ACTIONS, "reject")
+#: Named actions: the workflow's (:data:`data.store.workflow.ACTIONS`) plus, for a report only, 驳回 reject
+#: and 重新上报 resubmit (a corrected record after a rejection).
+ACTIONS: tuple[str, ...] = (*wf.ACTIONS, "reject", "resubmit")
 #: Roles that review: close / approve (办结, 审核通过), send back (退回), reject (驳回), dispatch (派单).
 REVIEW_ROLES = ("officer", "leader", "admin")
 #: Actions each role may take; a grid worker (网格员) cannot close, approve, send back or reject.
 ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
-    "grid_worker": ("sign", "handle", "feed_back", "escalate"),
+    "grid_worker": ("sign", "handle", "feed_back", "escalate", "resubmit"),
     **{role: ACTIONS for role in REVIEW_ROLES},
 }
 #: Actions that need a note saying why.
@@ -250,9 +252,16 @@ def role_actions(principal: Principal) -> tuple[str, ...]:
 
 
 def _assigned_elsewhere(order: dict[str, Any], principal: Principal) -> bool:
-    """A grid worker acts only on orders assigned to them (or to nobody) in their grid."""
+    """A grid worker acts only on orders assigned to them (or to nobody) in their grid, and on reports
+    they submitted themselves."""
     worker = _scalar(order.get("worker_id"))
-    return principal.role == "grid_worker" and worker is not None and worker != principal.staff_id
+    own_report = order.get("kind") == wf.KIND_REPORT and order.get("created_by") == principal.user_id
+    return (
+        principal.role == "grid_worker"
+        and worker is not None
+        and worker != principal.staff_id
+        and not own_report
+    )
 
 
 def allowed_actions(order: dict[str, Any], principal: Principal) -> list[str]:
@@ -265,6 +274,8 @@ def allowed_actions(order: dict[str, Any], principal: Principal) -> list[str]:
     for action in role_actions(principal):
         if action == "reject":
             ok = is_report and (wf.HANDLING in moves or wf.CLOSED in moves)
+        elif action == "resubmit":
+            ok = is_report and state in wf.RESUBMIT_FROM
         elif action == "send_back":
             ok = state in (wf.FED_BACK, wf.ESCALATED) and wf.HANDLING in moves
         else:
@@ -462,6 +473,8 @@ class Route:
         JSON schema of the body (state-changing routes).
     ok : (int, str)
         Success status and the component schema answered.
+    more_ok : tuple of int
+        Other success statuses answering the same schema (``200`` for a retried creation).
     errors : tuple of int
         Error statuses the route may answer.
     """
@@ -476,6 +489,7 @@ class Route:
     body: dict[str, Any] | None = None
     ok: tuple[int, str] = (200, "WorkOrder")
     errors: tuple[int, ...] = ()
+    more_ok: tuple[int, ...] = ()
     description: str = ""
     tags: tuple[str, ...] = ("work orders",)
 
@@ -720,8 +734,19 @@ def _act(call: Call, order_id: str) -> tuple:
         raise ApiError(
             422, "note_required", f"请填写原因 (a {action} needs a note saying why)", {"field": "note"}
         )
+    if (action == "resubmit") != ("record" in body):
+        raise ApiError(
+            422,
+            "record_required" if action == "resubmit" else "unexpected_record",
+            "重新上报须附补正后的内容 (a resubmit needs the corrected record)"
+            if action == "resubmit"
+            else f"只有重新上报可附内容 (a record goes only with resubmit, not {action})",
+            {"field": "record"},
+        )
     try:
-        if action == "reject":
+        if action == "resubmit":
+            wf.resubmit_report(call.store, order_id, body["record"], p.user_id, version, note=note)
+        elif action == "reject":
             wf.reject_report(call.store, order_id, p.user_id, note, version, final=bool(body.get("final")))
         elif action == "send_back" and order.get("state") not in (wf.FED_BACK, wf.ESCALATED, wf.HANDLING):
             # (from 处置中 only a retried send-back succeeds, unchanged: the workflow decides)
@@ -755,7 +780,13 @@ def _act(call: Call, order_id: str) -> tuple:
             },
         ) from None
     except ValueError as exc:
+        if action == "resubmit":
+            raise _invalid_record(exc) from None
         raise ApiError(422, "unprocessable", f"无法处理 (cannot do it: {exc})", None) from None
+    except (TypeError, OverflowError, pa.ArrowException) as exc:
+        if action != "resubmit":
+            raise
+        raise _invalid_record(exc) from None
     return _detail(call, order_id), 200
 
 
@@ -788,9 +819,7 @@ def _deadline(text: str | None) -> dt.datetime | None:
             f"办理时限格式错误 (deadline {_short(text)} is not an ISO 8601 time)",
             {"field": "deadline"},
         )
-    value = ts.to_pydatetime()
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
+    value = wf.to_store_time(ts.to_pydatetime())
     if value <= wf.now():
         raise ApiError(
             422, "bad_deadline", "办理时限须晚于当前时间 (deadline must lie ahead)", {"field": "deadline"}
@@ -799,8 +828,28 @@ def _deadline(text: str | None) -> dt.datetime | None:
 
 
 def _created(call: Call, order: dict[str, Any]) -> tuple:
+    """``201`` with the new order, or ``200`` with the order a retried request (same ``client_id``) made."""
     location = f"{API_PREFIX}/work-orders/{order['order_id']}"
-    return _detail(call, order["order_id"]), 201, {"Location": location}
+    return _detail(call, order["order_id"]), 200 if order.get("replayed") else 201, {"Location": location}
+
+
+def _key_reused(exc: wf.IdempotencyConflict) -> ApiError:
+    return ApiError(
+        422,
+        "client_id_reused",
+        f"该 client_id 已用于另一请求 (client_id already used for work order {exc.order_id} with a different "
+        f"{', '.join(exc.fields)}: send a new client_id for a new order)",
+        {"field": "client_id", "order_id": exc.order_id, "fields": exc.fields},
+    )
+
+
+def _invalid_record(exc: Exception) -> ApiError:
+    return ApiError(
+        422,
+        "invalid_record",
+        f"上报内容有误 (the record is not valid: {_short(str(exc), 400)})",
+        {"field": "record"},
+    )
 
 
 def _dispatch(call: Call) -> tuple:
@@ -817,7 +866,10 @@ def _dispatch(call: Call) -> tuple:
             call.principal.user_id,
             severity=body.get("severity", "中"),
             deadline=deadline,
+            key=body.get("client_id"),
         )
+    except wf.IdempotencyConflict as exc:
+        raise _key_reused(exc) from None
     except (ValueError, NotFoundError) as exc:
         raise ApiError(422, "unprocessable", f"无法派单 (cannot dispatch: {exc})", None) from None
     return _created(call, order)
@@ -843,14 +895,12 @@ def _submit_report(call: Call) -> tuple:
             p.user_id,
             summary=body.get("summary") or None,
             severity=body.get("severity", "中"),
+            key=body.get("client_id"),
         )
+    except wf.IdempotencyConflict as exc:
+        raise _key_reused(exc) from None
     except (ValueError, TypeError, OverflowError, pa.ArrowException) as exc:
-        raise ApiError(
-            422,
-            "invalid_record",
-            f"上报内容有误 (the record is not valid: {_short(str(exc), 400)})",
-            {"field": "record"},
-        ) from None
+        raise _invalid_record(exc) from None
     return _created(call, order)
 
 
@@ -862,6 +912,24 @@ def _openapi(call: Call) -> tuple:
 _ORDER_ID = {"type": "string", "pattern": ORDER_ID_PATTERN.pattern}
 _STATE = {"type": "string", "enum": list(WORK_ORDER_STATES)}
 _TEXT = {"type": "string", "maxLength": MAX_NOTE}
+_RECORD: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": 50,
+    "properties": {
+        "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "经度 (EPSG:4326)"},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "纬度 (EPSG:4326)"},
+    },
+    "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_NOTE},
+    "description": "Column → value of the new record; lon/lat for a point (EPSG:4326)",
+}
+_CLIENT_ID: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"[A-Za-z0-9._:-]{8,100}",
+    "description": "幂等键 (idempotency key): an id the app makes once per new order (e.g. a UUID) and sends "
+    "again with every retry of that request. A retry by the same user answers 200 with the order the first "
+    "request created, creating nothing; the same client_id with a different request answers 422 "
+    "client_id_reused. Without it every request creates an order.",
+}
 
 ACTION_BODY: dict[str, Any] = {
     "type": "object",
@@ -872,7 +940,8 @@ ACTION_BODY: dict[str, Any] = {
             "type": "string",
             "enum": list(ACTIONS),
             "description": "sign 签收 · handle 处置 · feed_back 反馈 · close 办结/审核通过 · "
-            "send_back 退回 · reject 驳回 (a report) · escalate 升级",
+            "send_back 退回 · reject 驳回 (a report) · resubmit 重新上报 (a rejected report, with record) · "
+            "escalate 升级",
         },
         "version": {
             "type": "integer",
@@ -884,6 +953,11 @@ ACTION_BODY: dict[str, Any] = {
         "final": {
             "type": "boolean",
             "description": "reject for good (已办结, 驳回) instead of back to the worker",
+        },
+        "record": {
+            **_RECORD,
+            "description": "resubmit only (and required there): the corrected record, all of it; it keeps "
+            "the first record's key unless it names one",
         },
     },
 }
@@ -902,6 +976,7 @@ DISPATCH_BODY: dict[str, Any] = {
             "format": "date-time",
             "description": "办理时限, ISO 8601 (default by severity)",
         },
+        "client_id": _CLIENT_ID,
     },
 }
 
@@ -915,16 +990,7 @@ REPORT_BODY: dict[str, Any] = {
             "enum": list(wf.REPORT_LAYERS),
             "description": "The layer the record adds to",
         },
-        "record": {
-            "type": "object",
-            "maxProperties": 50,
-            "properties": {
-                "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "经度 (EPSG:4326)"},
-                "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "纬度 (EPSG:4326)"},
-            },
-            "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_NOTE},
-            "description": "Column → value of the new record; lon/lat for a point (EPSG:4326)",
-        },
+        "record": _RECORD,
         "grid_code": {
             "type": "string",
             "pattern": r"\d{15}",
@@ -932,6 +998,7 @@ REPORT_BODY: dict[str, Any] = {
         },
         "summary": {"type": "string", "maxLength": MAX_SUMMARY},
         "severity": {"type": "string", "enum": list(SEVERITIES)},
+        "client_id": _CLIENT_ID,
     },
 }
 
@@ -980,7 +1047,10 @@ ROUTES: tuple[Route, ...] = (
         access="review",
         body=DISPATCH_BODY,
         ok=(201, "WorkOrderDetail"),
+        more_ok=(200,),
         errors=(400, 403, 413, 415, 422),
+        description="201 with the new order; 200 with the order made first when a retry sends the same "
+        "client_id; 422 client_id_reused for the same client_id with a different request.",
     ),
     Route(
         "GET",
@@ -997,13 +1067,15 @@ ROUTES: tuple[Route, ...] = (
         "/work-orders/<order_id>/actions",
         "act_on_work_order",
         _act,
-        "签收/处置/反馈/办结/退回/驳回/升级 (move a work order)",
+        "签收/处置/反馈/办结/退回/驳回/重新上报/升级 (move a work order)",
         access="act",
         body=ACTION_BODY,
         ok=(200, "WorkOrderDetail"),
         errors=(400, 403, 404, 409, 413, 415, 422),
         description="Repeating the same action by the same user (a retried request) answers 200 with the "
-        "unchanged order. A version other than the current one answers 409 stale_version (reload).",
+        "unchanged order. A version other than the current one answers 409 stale_version (reload). "
+        "resubmit (a report rejected or sent back, 处置中 or 超期) sends the corrected record for review "
+        "again (已反馈); the trace row names the fields that changed.",
     ),
     Route(
         "POST",
@@ -1014,7 +1086,11 @@ ROUTES: tuple[Route, ...] = (
         access="act",
         body=REPORT_BODY,
         ok=(201, "WorkOrderDetail"),
+        more_ok=(200,),
         errors=(400, 403, 413, 415, 422),
+        description="201 with the new order; 200 with the order made first when a retry sends the same "
+        "client_id (even after a resubmission changed its record); 422 client_id_reused for the same "
+        "client_id with a different request.",
     ),
     Route(
         "GET",
@@ -1163,10 +1239,11 @@ def _operation(route: Route) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
     status, schema = route.ok
     responses: dict[str, Any] = {
-        str(status): {
-            "description": "OK" if status == 200 else "Created",
+        str(code): {
+            "description": "OK" if code == 200 else "Created",
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
         }
+        for code in sorted({status, *route.more_ok})
     }
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for code in sorted({401, 503, *route.errors}):

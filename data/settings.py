@@ -28,3 +28,6 @@ PORT = int(os.environ.get("ONEMAP_PORT", "8050"))
 TILE_URL = os.environ.get("ONEMAP_TILE_URL", "")
 #: Seconds each screen stays on the video wall.
 WALL_INTERVAL_S = float(os.environ.get("ONEMAP_WALL_INTERVAL_S", "30"))
+#: IANA time zone of the store's times (e.g. ``Asia/Shanghai``): "now" for work-order deadlines, overdue
+#: sweeps and traces, and the zone a deadline sent with an offset is converted to. Empty: the server's own.
+TIMEZONE = os.environ.get("ONEMAP_TIMEZONE", "")

@@ -1253,7 +1253,7 @@ class Store:
         return self.load_arrow(layer, [frame_to_arrow(frame, layer)], replace=replace, source=source)
 
     def _merge_work_orders(self, conn, batches, source) -> int:
-        from data.store.workflow import IMPORT_ACTOR, insert_orders
+        from data.store.workflow import IMPORT_ACTOR, insert_orders, now
 
         frames = []
         for batch in batches:
@@ -1264,7 +1264,7 @@ class Store:
         df = pd.concat(frames, ignore_index=True)
         rows = _records(df)
         note = f"导入 imported from {source}" if source else "导入 imported"
-        return len(insert_orders(self, conn, rows, IMPORT_ACTOR, note, dt.datetime.now()))
+        return len(insert_orders(self, conn, rows, IMPORT_ACTOR, note, now()))
 
     def refresh(self) -> dict[str, float]:
         """Rebuild everything derived from the layers (see :func:`data.store.derived.refresh`).

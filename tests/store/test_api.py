@@ -20,6 +20,16 @@ from data.store import workflow as wf
 
 PASSWORD = "correct-horse-1"
 PHONE, ID_NUMBER = "13812345678", "320602199001011234"
+#: A dispute as a grid worker reports it (上报).
+DISPUTE = {
+    "dispute_type": "邻里",
+    "status": "调解中",
+    "level": "一般",
+    "reported_at": "2026-10-30 10:00:00",
+    "party_names": "张三丰;李四",
+    "lon": 120.9,
+    "lat": 32.0,
+}
 
 
 @dataclass
@@ -287,6 +297,10 @@ def test_the_openapi_document_lists_every_route(api):
         act["requestBody"]["content"]["application/json"]["schema"]["properties"]["action"]["enum"]
     ) == set(ACTIONS)
     assert {"400", "401", "403", "404", "409", "413", "415"} <= set(act["responses"])
+    for path in ("/work-orders", "/reports"):  # 201 created, 200 a retry with the same client_id
+        create = doc["paths"][API_PREFIX + path]["post"]
+        assert {"200", "201", "422"} <= set(create["responses"]) and "client_id" in create["description"]
+        assert "client_id" in create["requestBody"]["content"]["application/json"]["schema"]["properties"]
 
 
 def test_two_people_acting_at_once_one_wins_and_the_other_is_told_to_reload(api):
@@ -335,15 +349,7 @@ def test_dispatch_and_report_through_the_api(api):
     )
     assert (r.status_code, r.json["detail"]) == (422, {"field": "deadline"})
     # a grid worker's report: masked in answers, into the data only once the officer approves
-    record = {
-        "dispute_type": "邻里",
-        "status": "调解中",
-        "level": "一般",
-        "reported_at": "2026-10-30 10:00:00",
-        "party_names": "张三丰;李四",
-        "lon": 120.9,
-        "lat": 32.0,
-    }
+    record = DISPUTE
     orders_before, disputes_before = api.store.count("work_orders"), api.store.count("disputes")
     bad = wa.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": {**record, "level": "巨大"}})
     assert bad.status_code == 422 and "level" in bad.json["message"]
@@ -409,7 +415,12 @@ _bodies = st.one_of(
             "action": st.sampled_from(ACTIONS) | _values,
             "version": st.just(CURRENT) | st.integers(0, 8) | _values,
         },
-        optional={"note": st.text(max_size=40) | _values, "final": _values, "actor": _values},
+        optional={
+            "note": st.text(max_size=40) | _values,
+            "final": _values,
+            "actor": _values,
+            "record": _values,
+        },
     ),
     _values,
 )
@@ -477,3 +488,137 @@ def test_fuzzed_reports_create_one_order_or_none(api):
         assert api.store.count("work_orders") == before + (r.status_code == 201)
 
     check()
+
+
+# ---------------------------------------------------------------------- retry-safe creation, resubmission
+
+
+def test_a_retried_dispatch_with_its_client_id_creates_one_order(api):
+    oa = api.client("oa")
+    body = {
+        "grid_code": api.grid_a,
+        "summary": "排查电动车充电",
+        "severity": "高",
+        "client_id": "a1b2c3d4-0001",
+    }
+    n = api.store.count("work_orders")
+    first = oa.post(f"{API_PREFIX}/work-orders", json=body)
+    again = oa.post(f"{API_PREFIX}/work-orders", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["order_id"] == first.json["order_id"] and again.json == first.json
+    assert again.headers["Location"] == first.headers["Location"]
+    assert first.json["source_id"] == "oa/a1b2c3d4-0001"
+    assert api.store.count("work_orders") == n + 1 and len(api.events(first.json["order_id"])) == 1
+    # the same client_id for another request: refused, naming the order and the fields; nothing created
+    r = oa.post(f"{API_PREFIX}/work-orders", json={**body, "summary": "另一件事"})
+    assert (r.status_code, r.json["error"]) == (422, "client_id_reused")
+    assert r.json["detail"] == {
+        "field": "client_id",
+        "order_id": first.json["order_id"],
+        "fields": ["summary"],
+    }
+    assert "client_id" in r.json["message"] and first.json["order_id"] in r.json["message"]
+    # without a client_id every request is a new order; a malformed one is a 400 naming the field
+    plain = {k: v for k, v in body.items() if k != "client_id"}
+    assert [oa.post(f"{API_PREFIX}/work-orders", json=plain).status_code for _ in range(2)] == [201, 201]
+    r = oa.post(f"{API_PREFIX}/work-orders", json={**body, "client_id": "短"})
+    assert r.status_code == 400 and {(p["field"], p["rule"]) for p in r.json["detail"]} == {
+        ("client_id", "pattern")
+    }
+    assert api.store.count("work_orders") == n + 3
+
+
+def test_a_retried_report_with_its_client_id_creates_one_order(api):
+    wa = api.client("wa")
+    body = {"layer": "disputes", "record": DISPUTE, "summary": "邻里噪音纠纷", "client_id": "rep-000000001"}
+    n = api.store.count("work_orders")
+    first, again = (wa.post(f"{API_PREFIX}/reports", json=body) for _ in range(2))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["order_id"] == first.json["order_id"] and api.store.count("work_orders") == n + 1
+    r = wa.post(f"{API_PREFIX}/reports", json={**body, "record": {**DISPUTE, "level": "复杂"}})
+    assert (r.status_code, r.json["detail"]["fields"]) == (422, ["record"])
+    # another user's identical request with the same client_id is theirs, not a retry of this one
+    other = api.client("wa2").post(f"{API_PREFIX}/reports", json=body)
+    assert other.status_code == 201 and other.json["order_id"] != first.json["order_id"]
+    assert api.store.count("work_orders") == n + 2
+
+
+def test_two_identical_creations_at_once_make_one_order(api):
+    oa, wa = api.client("oa"), api.client("wa")
+    requests = (
+        (oa, "/work-orders", {"grid_code": api.grid_a, "summary": "并发派单", "client_id": "double-tap-01"}),
+        (wa, "/reports", {"layer": "disputes", "record": DISPUTE, "client_id": "double-tap-02"}),
+    )
+    for client, path, body in requests:
+        barrier = threading.Barrier(2)
+        answers = []
+
+        def go(client=client, path=path, body=body, barrier=barrier, answers=answers):
+            barrier.wait()
+            answers.append(client.post(API_PREFIX + path, json=body))
+
+        n = api.store.count("work_orders")
+        threads = [threading.Thread(target=go) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r.status_code for r in answers) == [200, 201], [r.json for r in answers]
+        assert answers[0].json["order_id"] == answers[1].json["order_id"]
+        assert api.store.count("work_orders") == n + 1
+        assert len(api.events(answers[0].json["order_id"])) == 1
+
+
+def test_a_rejected_report_is_corrected_and_resubmitted(api):
+    wa, oa = api.client("wa"), api.client("oa")
+    report = wa.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": DISPUTE}).json
+    oid = report["order_id"]
+    assert "resubmit" not in report["allowed_actions"]
+    r = _act(wa, oid, "resubmit", 1, record={**DISPUTE, "level": "复杂"})
+    assert (r.status_code, r.json["error"]) == (409, "transition_not_allowed")  # not rejected yet
+    back = _act(oa, oid, "reject", 1, "等级有误，请补正")
+    assert (back.status_code, back.json["state"]) == (200, "处置中")
+    detail = wa.get(f"{API_PREFIX}/work-orders/{oid}").json
+    assert detail["allowed_actions"] == ["feed_back", "escalate", "resubmit"]
+    r = _act(wa, oid, "resubmit", 2)
+    assert (r.status_code, r.json["error"], r.json["detail"]) == (422, "record_required", {"field": "record"})
+    r = _act(wa, oid, "resubmit", 2, record={**DISPUTE, "level": "巨大"})
+    assert (r.status_code, r.json["error"]) == (422, "invalid_record") and "level" in r.json["message"]
+    r = _act(wa, oid, "sign", 2, record=DISPUTE)
+    assert (r.status_code, r.json["error"]) == (422, "unexpected_record")
+    assert api.store.work_order(oid)["version"] == 2 and len(api.events(oid)) == 2
+    fixed = {**DISPUTE, "level": "复杂"}
+    answers = [_act(wa, oid, "resubmit", 2, "已补正等级", record=fixed) for _ in range(2)]  # with a retry
+    assert [(r.status_code, r.json["state"], r.json["version"]) for r in answers] == [(200, "已反馈", 3)] * 2
+    done = answers[0].json
+    assert (
+        done["report"]["record"]["level"] == "复杂" and done["report"]["record"]["party_names"] == "张**;李*"
+    )
+    assert [(e["to_state"], e["actor"]) for e in done["events"]] == [
+        ("已反馈", "wa"),
+        ("处置中", "oa"),
+        ("已反馈", "wa"),
+    ]
+    assert done["events"][-1]["note"] == "已补正等级 (修改: level)"
+    assert "张三丰" not in answers[0].get_data(as_text=True)
+    disputes = api.store.count("disputes")
+    r = _act(oa, oid, "close", 3, "属实")
+    assert (r.status_code, r.json["resolution"]) == (200, "通过") and api.store.count(
+        "disputes"
+    ) == disputes + 1
+    assert api.store.read("disputes", filters={"level": "复杂", "party_names": "张三丰;李四"}).shape[0] == 1
+
+
+def test_a_grid_worker_resubmits_their_own_report_and_no_one_else_s(api):
+    wa2, oa = api.client("wa2"), api.client("oa")
+    report = wa2.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": DISPUTE}).json
+    assert report["worker_id"] == api.worker_a  # the grid's worker is wa, the reporter wa2
+    assert _act(oa, report["order_id"], "reject", 1, "请补充当事人").status_code == 200
+    r = _act(api.client("wa"), report["order_id"], "resubmit", 2, record=DISPUTE)  # the grid's worker: fine
+    r2 = _act(wa2, report["order_id"], "resubmit", 2, record={**DISPUTE, "party_names": "张三丰;李四;王五"})
+    assert r.status_code == 200 and (r2.status_code, r2.json["error"]) == (409, "stale_version")
+    plain = wa2.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": DISPUTE}).json
+    assert _act(oa, plain["order_id"], "reject", 1, "请补充").status_code == 200
+    assert _act(wa2, plain["order_id"], "resubmit", 2, record=DISPUTE).status_code == 200
+    r = _act(api.client("wb"), plain["order_id"], "resubmit", 3, record=DISPUTE)
+    assert r.status_code == 404  # another grid's worker does not even see it

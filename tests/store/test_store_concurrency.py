@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -144,5 +145,86 @@ def test_a_process_killed_mid_write_leaves_no_partial_state(store_url):
         assert (after["state"], after["version"]) == ("待签收", 1)
         # the store still takes writes afterwards (no lock left behind)
         assert store.transition(order["order_id"], "已签收", "W1", expected_version=1)["version"] == 2
+    finally:
+        store.close()
+
+
+def test_concurrent_creations_with_one_key_make_one_order(store_url):
+    barrier = threading.Barrier(WRITERS)
+    orders: list[dict] = []
+    lock = threading.Lock()
+
+    def writer() -> None:
+        store = open_store(store_url, migrate=False)
+        try:
+            grid = store.grids_of()[0]
+            barrier.wait()
+            order = wf.dispatch(store, grid, "并发派单", "J000001", key="same-key-1")
+            with lock:
+                orders.append(order)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(orders) == WRITERS and len({o["order_id"] for o in orders}) == 1
+    assert sorted(o["replayed"] for o in orders) == [False] + [True] * (WRITERS - 1)
+    store = open_store(store_url, migrate=False)
+    try:
+        assert store.count("work_orders", filters={"source_id": "J000001/same-key-1"}) == 1
+        assert len(store.work_order_events(orders[0]["order_id"])) == 1
+    finally:
+        store.close()
+
+
+def _waiting_on_a_lock(store) -> bool:
+    with store.connect() as conn:
+        return bool(conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar())
+
+
+def test_a_creation_racing_an_uncommitted_one_with_its_key_returns_that_order(store_url):
+    """The second request misses the first's uncommitted order, inserts, waits on the unique index
+    (PostgreSQL; SQLite queues it at BEGIN), and when the first commits answers the first's order."""
+    store = open_store(store_url, migrate=False)
+    grid, at = store.grids_of()[0], wf.now()
+    first = {
+        "order_id": "PDRACE000001",
+        "kind": "派单",
+        "source_id": "J000001/race-key-1",
+        "grid_code": grid,
+        "state": "待签收",
+        "severity": "中",
+        "created_at": at,
+        "deadline": wf.deadline_for("中", at),
+        "summary": "并发派单",
+        "created_by": "J000001",
+    }
+    answer: list[dict] = []
+    second = threading.Thread(target=lambda: answer.append(_dispatch_with_key(store_url, grid)))
+    try:
+        with store.begin() as conn:
+            assert wf.insert_orders(store, conn, [first], "J000001", "并发派单", at) == ["PDRACE000001"]
+            second.start()
+            deadline = time.monotonic() + 30
+            if store.engine.dialect.name == "postgresql":
+                while not _waiting_on_a_lock(store):
+                    assert time.monotonic() < deadline, "the second request never waited on the first"
+                    time.sleep(0.05)
+            else:
+                time.sleep(0.5)
+        second.join(timeout=60)
+        assert answer and (answer[0]["order_id"], answer[0]["replayed"]) == ("PDRACE000001", True)
+        assert store.count("work_orders", filters={"source_id": "J000001/race-key-1"}) == 1
+    finally:
+        store.close()
+
+
+def _dispatch_with_key(url: str, grid: str) -> dict:
+    store = open_store(url, migrate=False)
+    try:
+        return wf.dispatch(store, grid, "并发派单", "J000001", key="race-key-1")
     finally:
         store.close()
