@@ -1,12 +1,14 @@
 """Bounded fuzzing of the importers (geo.io.read_layer): CSV, Excel and GeoJSON files of random bytes,
 encodings, separators, headers and values. Every file ends either in rows sorted into accepted and
 rejected (``read == accepted + rejected``, each rejected row with a known rule) or in an ``IngestError``
-naming the file, never in another exception. Each test runs a fixed number of examples (derandomized)."""
+naming the file, never in another exception. Each test runs a fixed number of examples (derandomized; 40,
+or ``ONEMAP_FUZZ_EXAMPLES`` for a longer run by hand)."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from data.schema import Layer
 from geo.io import RULES, IngestError, read_layer
 
 FUZZ = settings(
-    max_examples=int(__import__("os").environ.get("FUZZ_N", "40")),
+    max_examples=int(os.environ.get("ONEMAP_FUZZ_EXAMPLES", "40")),
     deadline=None,
     derandomize=True,
     database=None,
