@@ -3,8 +3,10 @@
 :func:`api_blueprint` mounts ``/api/v1``: who am I, my work orders (我的工单) and their trace (流转记录),
 the actions of the closed loop (签收 sign, 处置 handle, 反馈 feed back, 办结 close / 审核通过 approve,
 退回 send back, 驳回 reject, 重新上报 resubmit, 升级 escalate), an officer's instruction (派单) and a grid
-worker's report (上报), both safe to retry with a ``client_id``. Every route is one row of :data:`ROUTES`,
-the table that registers the Flask rule, validates the query and body and writes the OpenAPI 3.1 document
+worker's report (上报), both safe to retry with a ``client_id``, unmasking one record with a stated
+reason (查看明文, audited) and the audit log for the administrator (审计日志, read only). Every route is
+one row of :data:`ROUTES`, the table that registers the Flask rule, validates the query and body and
+writes the OpenAPI 3.1 document
 (:func:`openapi_document`), so the three cannot drift.
 
 Security:
@@ -18,12 +20,14 @@ Security:
 - bodies are limited to :data:`MAX_BODY_BYTES`; strings may not hold control characters or lone
   surrogates (which PostgreSQL would refuse half-way);
 - personal data in answers is masked (:mod:`data.access`): the fields of a report's record by their
-  layer's ``pii`` columns, ID and mobile numbers anywhere in free text.
+  layer's ``pii`` columns, ID and mobile numbers anywhere in free text. The one exception is the answer
+  of the unmask route, which writes its audit entry before it answers (:mod:`data.store.unmask`);
+- no route changes or deletes an audit entry (the database refuses it too).
 
 Errors are JSON ``{"error": code, "message": "中文 (English)", "detail": …}``: 400 malformed request (the
 detail lists every field, the rule it breaks and why), 401 not logged in, 403 role or origin not allowed,
 404 unknown or out of scope, 409 stale version or disallowed move, 413 body too large, 415 not JSON,
-422 well-formed but not acceptable, 503 store busy. Bad input never ends in a 500.
+422 well-formed but not acceptable, 429 too many unmaskings, 503 store busy. Bad input never ends in a 500.
 """
 
 from __future__ import annotations
@@ -45,9 +49,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from dashboard.auth import current_principal
-from data.access import ID_NUMBER_PATTERN, PERMISSIONS, PHONE_PATTERN, ROLES, Principal, mask_value
+from dashboard.auth import client_address, current_principal
+from data import settings
+from data.access import PERMISSIONS, ROLES, Principal, mask_text, mask_value
 from data.schema import LAYERS, SEVERITIES, WORK_ORDER_KINDS, WORK_ORDER_STATES
+from data.store import unmask as um
 from data.store import workflow as wf
 from data.store.base import NotFoundError, StaleVersionError, Store, UnknownUnitError
 
@@ -132,6 +138,7 @@ _HTTP_CODES = {
     404: ("not_found", "不存在 (not found)"),
     405: ("method_not_allowed", "不支持该方法 (method not allowed)"),
     413: ("body_too_large", f"请求体过大 (request body larger than {MAX_BODY_BYTES} bytes)"),
+    429: ("too_many_requests", "请求过于频繁 (too many requests)"),
     415: ("unsupported_media_type", "请使用 JSON (Content-Type must be application/json)"),
 }
 
@@ -164,14 +171,6 @@ def to_json(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def mask_text(text: Any) -> Any:
-    """Free text with every ID number and mobile number in it masked (``320602********1234``)."""
-    if not isinstance(text, str):
-        return text
-    text = ID_NUMBER_PATTERN.sub(lambda m: str(mask_value(m.group(0), "id_number")), text)
-    return PHONE_PATTERN.sub(lambda m: str(mask_value(m.group(0), "phone")), text)
 
 
 def _report(payload: Any) -> dict[str, Any] | None:
@@ -467,7 +466,8 @@ class Route:
         One line, Chinese and English.
     access : str
         ``login`` (any logged-in user), ``read`` (``records`` or ``work_orders`` permission), ``act``
-        (``work_orders``) or ``review`` (``work_orders`` and one of :data:`REVIEW_ROLES`).
+        (``work_orders``), ``review`` (``work_orders`` and one of :data:`REVIEW_ROLES`), ``unmask`` or
+        ``audit`` (the permission of that name).
     query : tuple of Param
     body : dict, optional
         JSON schema of the body (state-changing routes).
@@ -503,10 +503,12 @@ def _allowed(principal: Principal, access: str) -> bool:
         return principal.can("work_orders")
     if access == "review":
         return principal.can("work_orders") and principal.role in REVIEW_ROLES
+    if access in ("unmask", "audit"):
+        return principal.can(access)
     return False
 
 
-def _check_origin(req: flask.Request) -> None:
+def check_origin(req: flask.Request) -> None:
     """Refuse a state-changing request that a browser says comes from another site (CSRF)."""
     origin = req.headers.get("Origin")
     if origin is not None:
@@ -576,7 +578,7 @@ def _wrap(route: Route, get_store: Callable[[], Store]) -> Callable[..., flask.R
                 raise ApiError(401, "unauthorized", "请先登录 (log in first)")
             body = None
             if req.method in UNSAFE_METHODS:
-                _check_origin(req)
+                check_origin(req)
             if not _allowed(principal, route.access):
                 raise ApiError(
                     403,
@@ -654,6 +656,10 @@ def _me(call: Call) -> tuple:
     )
 
 
+def _page_json(items: list, result: Any, page: int, size: int) -> dict[str, Any]:
+    return {"items": items, "total": result.total, "page": page, "page_size": size, "pages": result.pages}
+
+
 def _list_orders(call: Call) -> tuple:
     p, q = call.principal, call.query
     mine = q.get("mine", p.role == "grid_worker" and p.staff_id is not None)
@@ -681,11 +687,7 @@ def _list_orders(call: Call) -> tuple:
         raise ApiError(
             422, "unknown_unit", f"单元不存在 (unknown unit {q.get('unit')!r})", {"field": "unit"}
         ) from None
-    items = [order_json(r, p) for r in result.frame.to_dict("records")]
-    return (
-        {"items": items, "total": result.total, "page": page, "page_size": size, "pages": result.pages},
-        200,
-    )
+    return _page_json([order_json(r, p) for r in result.frame.to_dict("records")], result, page, size), 200
 
 
 def _order_in_scope(call: Call, order_id: str) -> dict[str, Any]:
@@ -904,12 +906,83 @@ def _submit_report(call: Call) -> tuple:
     return _created(call, order)
 
 
+def _unmask(call: Call, layer: str, record_id: str) -> tuple:
+    try:
+        found = um.unmask(
+            call.store,
+            call.principal,
+            layer,
+            record_id,
+            call.body["reason"],
+            address=client_address(),
+            via="api",
+        )
+    except um.UnmaskRefused as exc:
+        raise ApiError(403, "unmask_not_allowed", str(exc), {"layer": _short(layer, 70)}) from None
+    except um.ReasonError as exc:
+        raise _invalid([_problem("body", "reason", "reason", str(exc))]) from None
+    except um.UnmaskLimit as exc:
+        raise ApiError(429, "too_many_unmaskings", str(exc), {"per_hour": settings.UNMASK_PER_HOUR}) from None
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc), None) from None
+    return (
+        {
+            "layer": found.layer,
+            "layer_name": LAYERS[found.layer].zh,
+            "record_id": found.record_id,
+            "fields": found.fields,
+            "audit_id": found.audit_id,
+        },
+        200,
+    )
+
+
+def _audit(call: Call) -> tuple:
+    q = call.query
+    filters = {k: q[k] for k in ("actor", "action") if k in q}
+    page, size = q.get("page", 1), q.get("page_size", DEFAULT_PAGE_SIZE)
+    days, problems = {}, []
+    for name in ("from", "to"):
+        try:
+            days[name] = dt.date.fromisoformat(q[name]) if name in q else None
+        except ValueError:
+            problems.append(_problem("query", name, "date", f"{_short(q[name])} is not a day (YYYY-MM-DD)"))
+    if not problems and days["from"] and days["to"] and days["to"] < days["from"]:
+        problems.append(_problem("query", "to", "order", "must not be before from"))
+    if problems:
+        raise _invalid(problems)
+    result = call.store.audit_entries(days["from"], days["to"], filters, page, size)
+    items = []
+    for rec in result.frame.to_dict("records"):
+        detail = _scalar(rec.get("detail"))
+        try:
+            detail = json.loads(detail) if isinstance(detail, str) else detail
+        except ValueError:
+            pass
+        items.append(
+            {
+                **{
+                    k: _scalar(rec.get(k)) for k in ("audit_id", "at", "actor", "action", "target", "address")
+                },
+                "reason": mask_text(_scalar(rec.get("reason"))),
+                "detail": detail,
+            }
+        )
+    return _page_json(to_json(items), result, page, size), 200
+
+
 def _openapi(call: Call) -> tuple:
     return openapi_document(), 200
 
 
 # ---------------------------------------------------------------------- the route table
 _ORDER_ID = {"type": "string", "pattern": ORDER_ID_PATTERN.pattern}
+#: Schemas of the path parameters (OpenAPI); the views check them and answer 404 for anything else.
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "order_id": _ORDER_ID,
+    "layer": {"type": "string", "enum": list(um.UNMASK_LAYERS)},
+    "record_id": {"type": "string", "pattern": um.RECORD_ID_PATTERN.pattern},
+}
 _STATE = {"type": "string", "enum": list(WORK_ORDER_STATES)}
 _TEXT = {"type": "string", "maxLength": MAX_NOTE}
 _RECORD: dict[str, Any] = {
@@ -1002,6 +1075,40 @@ REPORT_BODY: dict[str, Any] = {
     },
 }
 
+PAGE_QUERY = (
+    Param("page", {"type": "integer", "minimum": 1, "maximum": 100_000}, "1-based page (default 1)"),
+    Param(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+        f"Rows per page (default {DEFAULT_PAGE_SIZE})",
+    ),
+)
+
+UNMASK_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reason"],
+    "properties": {
+        "reason": {
+            "type": "string",
+            "minLength": um.MIN_REASON,
+            "maxLength": um.MAX_REASON,
+            "description": f"查看原因 (why; at least {um.MIN_REASON} characters), kept in the audit log",
+        }
+    },
+}
+
+_DAY = {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"}
+AUDIT_QUERY = (
+    Param("actor", {"type": "string", "maxLength": 64}, "Only entries of this user"),
+    Param(
+        "action", {"type": "string", "maxLength": 40}, "Only entries of this action (login, unmask, export …)"
+    ),
+    Param("from", _DAY, "First day (YYYY-MM-DD)"),
+    Param("to", _DAY, "Last day (YYYY-MM-DD), included"),
+    *PAGE_QUERY,
+)
+
 LIST_QUERY = (
     Param("state", _STATE, "Only orders in these states (repeat the parameter for several)", many=True),
     Param(
@@ -1017,12 +1124,7 @@ LIST_QUERY = (
         {"type": "boolean"},
         "Only orders whose worker or officer the caller is (default: true for grid workers)",
     ),
-    Param("page", {"type": "integer", "minimum": 1, "maximum": 100_000}, "1-based page (default 1)"),
-    Param(
-        "page_size",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-        f"Rows per page (default {DEFAULT_PAGE_SIZE})",
-    ),
+    *PAGE_QUERY,
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -1093,6 +1195,32 @@ ROUTES: tuple[Route, ...] = (
         "client_id with a different request.",
     ),
     Route(
+        "POST",
+        "/records/<layer>/<record_id>/unmask",
+        "unmask_record",
+        _unmask,
+        "查看明文 (one record's personal fields unmasked, with a stated reason; audited)",
+        access="unmask",
+        body=UNMASK_BODY,
+        ok=(200, "Unmasked"),
+        errors=(400, 403, 404, 413, 415, 429),
+        description="Writes an audit entry (who, which record, when, from which address, why) before it "
+        "answers. A record outside the caller's scope answers 404, as one that does not exist.",
+        tags=("personal data",),
+    ),
+    Route(
+        "GET",
+        "/audit",
+        "list_audit_entries",
+        _audit,
+        "审计日志 (the audit log, newest first; read only, administrators)",
+        access="audit",
+        query=AUDIT_QUERY,
+        ok=(200, "AuditPage"),
+        errors=(400, 403),
+        tags=("audit",),
+    ),
+    Route(
         "GET",
         "/openapi.json",
         "openapi",
@@ -1108,6 +1236,13 @@ ROUTES: tuple[Route, ...] = (
 def openapi_path(rule: str) -> str:
     """A Flask rule as an OpenAPI path (``/work-orders/<order_id>`` → ``/work-orders/{order_id}``)."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _page_schema(item: str) -> dict[str, Any]:
+    """The schema of one page of ``item`` components (``items``, ``total``, ``page`` …)."""
+    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
+    counts = {k: {"type": "integer"} for k in ("total", "page", "page_size", "pages")}
+    return {"type": "object", "properties": {"items": items, **counts}}
 
 
 _STR_OR_NULL = {"type": ["string", "null"]}
@@ -1168,16 +1303,7 @@ _SCHEMAS: dict[str, Any] = {
             },
         ]
     },
-    "WorkOrderPage": {
-        "type": "object",
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/WorkOrder"}},
-            "total": {"type": "integer"},
-            "page": {"type": "integer"},
-            "page_size": {"type": "integer"},
-            "pages": {"type": "integer"},
-        },
-    },
+    "WorkOrderPage": _page_schema("WorkOrder"),
     "Me": {
         "type": "object",
         "properties": {
@@ -1191,6 +1317,30 @@ _SCHEMAS: dict[str, Any] = {
             "actions": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "Unmasked": {
+        "type": "object",
+        "properties": {
+            "layer": {"type": "string", "enum": list(um.UNMASK_LAYERS)},
+            "layer_name": {"type": "string"},
+            "record_id": {"type": "string"},
+            "fields": {"type": "object", "description": "personal column → unmasked value"},
+            "audit_id": {"type": "integer", "description": "the audit entry written for this unmasking"},
+        },
+    },
+    "AuditEntry": {
+        "type": "object",
+        "properties": {
+            "audit_id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "target": _STR_OR_NULL,
+            "address": _STR_OR_NULL,
+            "reason": {"type": ["string", "null"], "description": "ID and phone numbers masked"},
+            "detail": {},
+        },
+    },
+    "AuditPage": _page_schema("AuditEntry"),
     "OpenAPI": {"type": "object"},
 }
 
@@ -1203,6 +1353,7 @@ _STATUS_TEXT = {
     413: f"请求体过大 (body larger than {MAX_BODY_BYTES} bytes)",
     415: "请使用 JSON (Content-Type must be application/json)",
     422: "无法处理 (well-formed but not acceptable: unknown grid, invalid record, missing note …)",
+    429: f"查看明文过于频繁 (more than {settings.UNMASK_PER_HOUR} unmaskings in an hour)",
     500: "服务器内部错误 (internal error; never caused by bad input)",
     503: "系统繁忙 (store busy: retry)",
 }
@@ -1218,7 +1369,7 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.description:
         op["description"] = route.description
     params = [
-        {"name": name, "in": "path", "required": True, "schema": _ORDER_ID}
+        {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS.get(name, _ORDER_ID)}
         for name in re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", route.path)
     ]
     for p in route.query:

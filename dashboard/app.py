@@ -2,7 +2,8 @@
 
 :func:`create_app` builds one server: the Dash app, the log-in guard (:mod:`dashboard.auth`), the REST
 API for the grid workers' app (:mod:`dashboard.api`), the video wall (``/wall``) and the offline assets
-(every script and style is served by this server; ``serve_locally``; no CDN, no internet basemap).
+(every script and style is served by this server; ``serve_locally``; no CDN, no internet basemap) and
+the security headers (:mod:`dashboard.security`: a Content-Security-Policy naming no other origin).
 
 Rendering: one callback turns the URL (path + query, :mod:`dashboard.state`) into the screen, for the
 logged-in user's scope; controls (filters, map clicks) only write the URL, so every view has a link,
@@ -22,7 +23,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth
+from dashboard import auth, security
 from dashboard.queries import LEVEL_NAMES, Queries
 from dashboard.state import COMPARISONS, HIERARCHIES, PAGES, QUICK_RANGES, ViewState, parse
 from data.access import Principal
@@ -51,6 +52,12 @@ class AppConfig:
         Session cookie only over HTTPS.
     data_dir : Path
         Where the session key lives.
+    sso_header : str
+        Trusted-header single sign-on: the header a reverse proxy names the user in (default empty: off;
+        :func:`dashboard.auth.sso_login`).
+    trusted_proxies : tuple of str
+        Addresses or networks of the reverse proxies trusted with ``sso_header`` and
+        ``X-Forwarded-For``.
     """
 
     tile_url: str | None = None
@@ -58,6 +65,8 @@ class AppConfig:
     wall_refresh_s: float = 60.0
     secure_cookies: bool = False
     data_dir: Path = Path("var")
+    sso_header: str = ""
+    trusted_proxies: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -274,7 +283,12 @@ def create_app(
     server = flask.Flask(__name__)
     server.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     auth.install(
-        server, lambda: store, key=auth.secret_key(config.data_dir), secure_cookies=config.secure_cookies
+        server,
+        lambda: store,
+        key=auth.secret_key(config.data_dir),
+        secure_cookies=config.secure_cookies,
+        sso_header=config.sso_header,
+        trusted_proxies=config.trusted_proxies,
     )
     try:
         from dashboard.api import api_blueprint
@@ -348,6 +362,13 @@ def create_app(
     from dashboard import wall
 
     wall.install(app, q, config)
+    # last: the policy holds the hashes of every inline script, clientside callbacks included
+    security.install(
+        server,
+        security.content_security_policy(app.csp_hashes(), config.tile_url),
+        https=config.secure_cookies,
+        callbacks=app.callback_map,
+    )
     return app
 
 

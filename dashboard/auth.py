@@ -9,17 +9,26 @@ at once. Wrong passwords are counted per account (lock-out in :mod:`data.store.u
 address (:class:`RateLimiter`).
 
 The logged-in :class:`~data.access.Principal` is :func:`current_principal`; its ``scope`` is what every
-store query of the request must use.
+store query of the request must use. Every log-in is written to the audit log.
+
+Trusted-header single sign-on (统一身份认证, off by default; :func:`sso_login`): behind a reverse proxy that
+authenticates users against a site's unified identity system, a request *from one of the trusted proxy
+addresses* carrying the configured header (e.g. ``X-Remote-User``) logs in the local user of that name,
+who must exist and be enabled (role and unit come from the local users table; nobody is created). The
+same header from any other address is ignored and logged.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
+import logging
+import re
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +37,8 @@ import flask
 from data.access import Principal
 from data.store import users as U
 from data.store.base import Store
+
+log = logging.getLogger(__name__)
 
 #: Paths answered without a log-in.
 PUBLIC_PATHS = ("/login", "/healthz")
@@ -115,6 +126,8 @@ def install(
     key: bytes,
     secure_cookies: bool = False,
     limiter: RateLimiter | None = None,
+    sso_header: str = "",
+    trusted_proxies: Iterable[str] = (),
 ) -> None:
     """Require a log-in for everything the server answers but :data:`PUBLIC_PATHS`.
 
@@ -129,6 +142,11 @@ def install(
         Mark the session cookie ``Secure`` (behind HTTPS).
     limiter : RateLimiter, optional
         Log-in attempts per client address (default :data:`RATE_LIMIT` per minute).
+    sso_header : str
+        Trusted-header single sign-on: the header naming the user (default empty: off).
+    trusted_proxies : iterable of str
+        Addresses or networks of the reverse proxies allowed to send ``sso_header`` and
+        ``X-Forwarded-For`` (:func:`parse_proxies`).
     """
     limiter = limiter or RateLimiter()
     server.secret_key = key
@@ -137,7 +155,10 @@ def install(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure_cookies,
         SESSION_COOKIE_NAME="onemap_session",
+        ONEMAP_TRUSTED_PROXIES=parse_proxies(trusted_proxies),
     )
+    if sso_header:
+        server.before_request(sso_login(get_store, sso_header))
 
     @server.before_request
     def _guard():
@@ -193,6 +214,7 @@ def install(
             )
         flask.session.clear()
         flask.session["user"] = who.user_id
+        audit_login(get_store(), who.user_id, "password")
         if req.is_json:
             return flask.jsonify(
                 user=who.user_id, role=who.role, unit_code=who.unit_code, staff_id=who.staff_id
@@ -215,3 +237,103 @@ def _page(next_url: str, error: str) -> flask.Response:
     resp = flask.make_response(LOGIN_PAGE.format(next=html.escape(next_url), error=html.escape(error)))
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
     return resp
+
+
+# ---------------------------------------------------------------------- proxies, single sign-on, audit
+_USER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_proxies(entries: Iterable[str]) -> tuple[Network, ...]:
+    """Trusted proxy addresses or networks (``10.0.0.5``, ``10.1.0.0/24``, ``::1``) as networks.
+
+    Raises
+    ------
+    ValueError
+        An entry that is not an address or network, named in the message.
+    """
+    out = []
+    for entry in entries:
+        try:
+            out.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"ONEMAP_SSO_TRUSTED_PROXIES: {entry!r} is not an IP address or network (e.g. 10.0.0.5, "
+                "10.1.0.0/24)"
+            ) from None
+    return tuple(out)
+
+
+def _trusted(address: str | None) -> bool:
+    """True when ``address`` (the request's peer) is one of the configured trusted proxies."""
+    networks = flask.current_app.config.get("ONEMAP_TRUSTED_PROXIES", ())
+    if not address or not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address() -> str | None:
+    """The client's address for the audit log (``None`` outside a request).
+
+    The peer's address; when the peer is a trusted proxy, the address that proxy appended to
+    ``X-Forwarded-For`` (the right-most entry: the ones before it are whatever the client claimed).
+    """
+    if not flask.has_request_context():
+        return None
+    peer = flask.request.remote_addr
+    forwarded = flask.request.headers.get("X-Forwarded-For", "")
+    if forwarded and _trusted(peer):
+        last = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer
+    return peer
+
+
+def audit_login(store: Store, user_id: str, via: str) -> None:
+    """Write a log-in (``action="login"``) to the audit log: who, when, from where, how."""
+    store.append_audit(user_id, "login", None, address=client_address(), detail={"via": via})
+
+
+def sso_login(get_store: Callable[[], Store], header: str) -> Callable[[], flask.Response | None]:
+    """A ``before_request`` function logging in the user a trusted proxy names in ``header``.
+
+    A request from a trusted proxy (:func:`install`'s ``trusted_proxies``) with the header: the local
+    user of that name is logged in (session, audit entry ``login`` via ``sso``) unless the session is
+    theirs already; an unknown or disabled user gets ``403`` and the session is cleared. The header from
+    any other address is ignored (and logged). Without the header nothing changes (local log-in).
+    """
+
+    def _sso() -> flask.Response | None:
+        req = flask.request
+        name = req.headers.get(header)
+        if name is None:
+            return None
+        if not _trusted(req.remote_addr):
+            log.warning("ignored %s header from untrusted address %s", header, req.remote_addr)
+            return None
+        name = name.strip()
+        if name and flask.session.get("user") == name:
+            return None
+        flask.session.clear()
+        who = U.principal(get_store(), name) if _USER_ID.fullmatch(name) else None
+        if who is None:
+            log.warning(
+                "single sign-on refused for %r from %s: no enabled local user", name[:70], req.remote_addr
+            )
+            msg = "统一身份用户在本系统中不存在或已停用 (no enabled local user of that name)"
+            if req.path.startswith(("/_dash", "/api/")):
+                return flask.make_response(flask.jsonify(error="sso_unknown_user", message=msg), 403)
+            return flask.make_response(
+                f"<!doctype html><meta charset=utf-8><title>无权访问</title><p>{html.escape(msg)}</p>", 403
+            )
+        flask.session["user"] = who.user_id
+        audit_login(get_store(), who.user_id, "sso")
+        return None
+
+    return _sso
