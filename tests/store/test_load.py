@@ -169,7 +169,7 @@ def test_the_database_stopped_mid_run_degrades_and_comes_back(site):
     good = first["wall-good"]["data"]
 
     prefix = site.work / "outage"
-    opts = loadrun.LoadOptions(analysts=50, walls=10, seconds=OUTAGE_S + 40, outage_ok=True)
+    opts = loadrun.LoadOptions(analysts=50, walls=10, seconds=OUTAGE_S + 30, outage_ok=True)
     locust = loadrun.start_locust(site.server.base, site.work / "accounts.json", prefix, opts)
     try:
         time.sleep(12)  # users logged in and working
