@@ -3,12 +3,11 @@
 :func:`install` puts a guard in front of the Flask server behind the Dash app: nothing but the log-in
 page, the health check and the log-in route's own POST answers an anonymous request. Pages redirect to
 ``/login?next=…``; anything else (``/_dash-*``, ``/api/…``, downloads, assets) gets ``401`` JSON. The
-session is Flask's signed cookie holding only the user id (HttpOnly, SameSite=Lax, Secure when
-configured) holding the user id and a random session id; the user is read from the store at most once
-every :data:`PRINCIPAL_TTL_S` seconds per session (:class:`PrincipalCache`), so a user disabled with
-``onemap users disable`` loses access within that many seconds, and log-out drops its session's entry at
-once. Wrong passwords are counted per account (lock-out in :mod:`data.store.users`) and per client
-address (:class:`RateLimiter`).
+session is Flask's signed cookie holding the user id and a random session id (HttpOnly, SameSite=Lax,
+Secure when configured); the user is read from the store at most once every :data:`PRINCIPAL_TTL_S`
+seconds per session (:class:`PrincipalCache`), so a user disabled with ``onemap users disable`` loses
+access within that many seconds, and log-out drops its session's entry at once. Wrong passwords are
+counted per account (lock-out in :mod:`data.store.users`) and per client address (:class:`RateLimiter`).
 
 When the store cannot be read (:func:`data.store.base.is_unavailable`) and the session's entry has aged
 out, the user cannot be checked: ``/api/…`` answers ``503`` JSON; pages and Dash requests go through
