@@ -28,7 +28,7 @@ from dashboard.queries import LEVEL_NAMES, Queries
 from dashboard.state import COMPARISONS, HIERARCHIES, PAGES, QUICK_RANGES, ViewState, parse
 from data.access import Principal
 from data.schema import INCIDENT_CATEGORIES
-from data.store.base import Store
+from data.store.base import Store, is_unavailable
 from geo.units import Unit
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,11 @@ def _breadcrumb(ctx: PageContext) -> html.Div:
 
 
 def render(q: Queries, principal: Principal | None, pathname: str, search: str, config: AppConfig) -> tuple:
-    """Navigation, filter bar, breadcrumb and screen of a URL for a user."""
+    """Navigation, filter bar, breadcrumb and screen of a URL for a user.
+
+    When the store cannot be read (or the log-in guard could not check the user because of it) the
+    screen is :data:`dashboard.auth.STORE_DOWN_MESSAGE`, never an error ``500``.
+    """
     from dashboard import pages
 
     if (pathname or "").rstrip("/") == "/wall":
@@ -240,19 +244,30 @@ def render(q: Queries, principal: Principal | None, pathname: str, search: str, 
 
         return html.Div(), html.Div(), html.Div(), wall.layout(q, principal, search, config)
     state = parse(pathname, search)
+
+    def message(text: str) -> tuple:
+        return _nav(None, state), html.Div(), html.Div(), html.Div(text, className="error")
+
     if principal is None:
-        return _nav(None, state), html.Div(), html.Div(), html.Div("请先登录", className="error")
+        return message(auth.STORE_DOWN_MESSAGE if auth.store_unavailable() else "请先登录")
     try:
         ctx = page_context(q, principal, state, config)
+        try:
+            body = pages.MODULES[state.page].layout(ctx)
+        except Exception as exc:  # a screen that fails says so; the shell stays usable
+            if is_unavailable(exc):
+                raise
+            log.exception("screen %s failed for %s", state.page, state.href())
+            body = html.Div("本页数据暂不可用，请稍后刷新 (the data could not be read)", className="error")
+        shown = state.with_(unit=None if ctx.unit.code == principal.unit_code else ctx.unit.code)
+        return _nav(ctx, shown), _filters(ctx), _breadcrumb(ctx), body
     except PermissionError as exc:
-        return _nav(None, state), html.Div(), html.Div(), html.Div(str(exc), className="error")
-    try:
-        body = pages.MODULES[state.page].layout(ctx)
-    except Exception:  # a screen that fails says so; the shell stays usable
-        log.exception("screen %s failed for %s", state.page, state.href())
-        body = html.Div("本页数据暂不可用，请稍后刷新 (the data could not be read)", className="error")
-    shown = state.with_(unit=None if ctx.unit.code == principal.unit_code else ctx.unit.code)
-    return _nav(ctx, shown), _filters(ctx), _breadcrumb(ctx), body
+        return message(str(exc))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("screen %s: the store is unavailable (%s)", state.page, exc)
+        return message(auth.STORE_DOWN_MESSAGE)
 
 
 def create_app(
@@ -305,11 +320,13 @@ def create_app(
         serve_locally=True,
         assets_folder=str(ASSETS),
         compress=False,
+        on_error=_callback_failed,
     )
     server.extensions["onemap"] = {"queries": q, "store": store, "config": config}
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
+            html.Div(id=NOTICE_ID, className="notice", role="alert"),
             html.Div(id="nav"),
             html.Div(id="filters"),
             html.Div(id="crumbs"),
@@ -358,6 +375,10 @@ def create_app(
         new = state.with_(**changes).search()
         return new if new != (search or "") else dash.no_update
 
+    # a new view starts without the notice of an earlier failure
+    app.clientside_callback(
+        "function(href) { return null; }", Output(NOTICE_ID, "children"), Input("url", "href")
+    )
     pages.register_callbacks(app, q, config)
     from dashboard import wall
 
@@ -370,6 +391,20 @@ def create_app(
         callbacks=app.callback_map,
     )
     return app
+
+
+#: Where a callback that could not read the store says so (the screens' own outputs stay as they are).
+NOTICE_ID = "notice"
+
+
+def _callback_failed(exc: Exception) -> None:
+    """Dash's handler of errors raised in callbacks: a store that cannot be read leaves every output as
+    it is and shows :data:`dashboard.auth.STORE_DOWN_MESSAGE` above the screen (an export or a work
+    order's trace asked while the database is down); anything else is a bug and stays an error."""
+    if not is_unavailable(exc):
+        raise exc
+    log.warning("callback %s: the store is unavailable (%s)", dash.ctx.triggered_id, exc)
+    dash.set_props(NOTICE_ID, {"children": auth.STORE_DOWN_MESSAGE})
 
 
 def _day(text: str | None) -> dt.date | None:

@@ -3,10 +3,17 @@
 :func:`install` puts a guard in front of the Flask server behind the Dash app: nothing but the log-in
 page, the health check and the log-in route's own POST answers an anonymous request. Pages redirect to
 ``/login?next=…``; anything else (``/_dash-*``, ``/api/…``, downloads, assets) gets ``401`` JSON. The
-session is Flask's signed cookie holding only the user id (HttpOnly, SameSite=Lax, Secure when
-configured); the user is re-read from the store on every request, so disabling a user ends their session
-at once. Wrong passwords are counted per account (lock-out in :mod:`data.store.users`) and per client
-address (:class:`RateLimiter`).
+session is Flask's signed cookie holding the user id and a random session id (HttpOnly, SameSite=Lax,
+Secure when configured); the user is read from the store at most once every :data:`PRINCIPAL_TTL_S`
+seconds per session (:class:`PrincipalCache`), so a user disabled with ``onemap users disable`` loses
+access within that many seconds, and log-out drops its session's entry at once. Wrong passwords are
+counted per account (lock-out in :mod:`data.store.users`) and per client address (:class:`RateLimiter`).
+
+When the store cannot be read (:func:`data.store.base.is_unavailable`) and the session's entry has aged
+out, the user cannot be checked: ``/api/…`` answers ``503`` JSON; pages and Dash requests go through
+with no principal and :func:`store_unavailable` true, so the screens say "数据暂不可用，请稍后刷新" and the
+video wall keeps its last good figures instead of getting a ``500``. No data is served without a
+principal checked in the last :data:`PRINCIPAL_TTL_S` seconds.
 
 The logged-in :class:`~data.access.Principal` is :func:`current_principal`; its ``scope`` is what every
 store query of the request must use. Every log-in is written to the audit log.
@@ -36,7 +43,9 @@ import flask
 
 from data.access import Principal
 from data.store import users as U
-from data.store.base import Store
+from data.store.base import Store, is_unavailable
+
+log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,10 @@ log = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/login", "/healthz")
 #: Failed log-ins per client address per window before ``429``.
 RATE_LIMIT, RATE_WINDOW_S = 10, 60.0
+#: Seconds a session's user, once read from the store, is trusted before it is read again.
+PRINCIPAL_TTL_S = 5.0
+#: What a user is told when the store cannot be read.
+STORE_DOWN_MESSAGE = "数据暂不可用，请稍后刷新 (the data store cannot be reached)"
 
 
 class RateLimiter:
@@ -67,6 +80,80 @@ class RateLimiter:
         """Count one event (a failed log-in) for ``key``."""
         with self._lock:
             self._events.setdefault(key, deque()).append(time.monotonic() if now is None else now)
+
+
+class PrincipalCache:
+    """The logged-in user of each session, read from the store at most once per ``ttl`` seconds.
+
+    Entries are keyed by the session's random id (made at log-in), so two sessions of one user are
+    separate and log-out (:meth:`forget`) drops exactly its own. A user disabled or moved to another unit
+    in the store keeps what the entry says for at most ``ttl`` seconds after the entry was read: that is
+    how long a disabled user may keep access. A user the store no longer knows or has disabled is never
+    cached (every request asks again), and a failed read caches nothing and raises.
+
+    Parameters
+    ----------
+    ttl : float
+        Seconds an entry is trusted (default :data:`PRINCIPAL_TTL_S`).
+    max_entries : int
+        Sessions kept; the least recently read are dropped first.
+    clock : callable, optional
+        Seconds, monotonic (default :func:`time.monotonic`).
+    """
+
+    def __init__(
+        self,
+        ttl: float = PRINCIPAL_TTL_S,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl, self.max_entries, self._clock = ttl, max_entries, clock
+        self._entries: dict[str, tuple[float, str, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, user_id: str, load: Callable[[str], Principal | None]) -> Principal | None:
+        """The principal of ``user_id`` in session ``session_id``, from the entry while it is fresh.
+
+        Parameters
+        ----------
+        session_id : str
+        user_id : str
+        load : callable
+            Reads the principal from the store (``None`` for an unknown or disabled user); its errors
+            propagate.
+
+        Returns
+        -------
+        Principal or None
+        """
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(session_id)
+            if hit is not None and hit[1] == user_id and now - hit[0] < self.ttl:
+                return hit[2]
+        found = load(user_id)
+        with self._lock:
+            if found is None:
+                self._entries.pop(session_id, None)
+                return None
+            self._entries.pop(session_id, None)  # re-inserted last: the dict keeps read order
+            self._entries[session_id] = (now, user_id, found)
+            while len(self._entries) > self.max_entries:
+                del self._entries[next(iter(self._entries))]
+        return found
+
+    def forget(self, session_id: str) -> None:
+        """Drop the entry of one session (log-out)."""
+        with self._lock:
+            self._entries.pop(session_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def store_unavailable() -> bool:
+    """True when the current request's user could not be checked because the store cannot be read."""
+    return flask.has_request_context() and bool(flask.g.get("store_unavailable"))
 
 
 def secret_key(folder: Path) -> bytes:
@@ -128,7 +215,8 @@ def install(
     limiter: RateLimiter | None = None,
     sso_header: str = "",
     trusted_proxies: Iterable[str] = (),
-) -> None:
+    principals: PrincipalCache | None = None,
+) -> PrincipalCache:
     """Require a log-in for everything the server answers but :data:`PUBLIC_PATHS`.
 
     Parameters
@@ -147,8 +235,17 @@ def install(
     trusted_proxies : iterable of str
         Addresses or networks of the reverse proxies allowed to send ``sso_header`` and
         ``X-Forwarded-For`` (:func:`parse_proxies`).
+    principals : PrincipalCache, optional
+        Where the sessions' users are kept between store reads (default one with
+        :data:`PRINCIPAL_TTL_S`).
+
+    Returns
+    -------
+    PrincipalCache
+        The cache in use.
     """
     limiter = limiter or RateLimiter()
+    principals = PrincipalCache() if principals is None else principals
     server.secret_key = key
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -166,11 +263,25 @@ def install(
         flask.g.principal = None
         user_id = flask.session.get("user")
         if user_id:
-            flask.g.principal = U.principal(get_store(), user_id)
-            if flask.g.principal is None:
-                flask.session.clear()
+            session_id = str(flask.session.get("sid", ""))
+            try:
+                flask.g.principal = principals.get(session_id, user_id, lambda u: U.principal(get_store(), u))
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                log.warning("cannot check user %s: the store is unavailable (%s)", user_id, exc)
+                flask.g.store_unavailable = True
+            else:
+                if flask.g.principal is None:
+                    flask.session.clear()
         if path in PUBLIC_PATHS or flask.g.principal is not None:
             return None
+        if store_unavailable():
+            if path.startswith("/api/"):
+                resp = flask.jsonify(error="store_unavailable", message=STORE_DOWN_MESSAGE)
+                resp.headers["Retry-After"] = "5"
+                return resp, 503
+            return None  # the screens and the wall answer for themselves, without a principal
         if flask.request.method == "GET" and not path.startswith(("/_dash", "/api/", "/assets")):
             query = flask.request.query_string.decode()
             target = path + ("?" + query if query else "")
@@ -212,8 +323,19 @@ def install(
                     401,
                 )
             )
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("log-in of %s: the store is unavailable (%s)", user, exc)
+            return (
+                (flask.jsonify(error="store_unavailable", message=STORE_DOWN_MESSAGE), 503)
+                if req.is_json
+                else (_page(target, STORE_DOWN_MESSAGE), 503)
+            )
+        principals.forget(str(flask.session.get("sid", "")))
         flask.session.clear()
         flask.session["user"] = who.user_id
+        flask.session["sid"] = secrets.token_urlsafe(16)
         audit_login(get_store(), who.user_id, "password")
         if req.is_json:
             return flask.jsonify(
@@ -223,8 +345,11 @@ def install(
 
     @server.route("/logout", methods=["POST", "GET"])
     def _logout():
+        principals.forget(str(flask.session.get("sid", "")))
         flask.session.clear()
         return flask.redirect("/login")
+
+    return principals
 
 
 def _quote(target: str) -> str:
@@ -333,6 +458,7 @@ def sso_login(get_store: Callable[[], Store], header: str) -> Callable[[], flask
                 f"<!doctype html><meta charset=utf-8><title>无权访问</title><p>{html.escape(msg)}</p>", 403
             )
         flask.session["user"] = who.user_id
+        flask.session["sid"] = secrets.token_urlsafe(16)  # its own entry in the principal cache
         audit_login(get_store(), who.user_id, "sso")
         return None
 

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from data.store import StaleVersionError, open_store
-from data.store import tables as T
 from data.store import workflow as wf
 
 WRITERS = 6
@@ -125,11 +124,14 @@ def test_a_write_failing_between_update_and_trace_leaves_nothing(store, monkeypa
 
 
 def _die_mid_write(url: str, order_id: str) -> None:
+    """A real transition whose process dies between its two statements (order updated, trace not yet)."""
     store = open_store(url, migrate=False)
-    with store.begin() as conn:
-        wo = T.work_orders
-        conn.execute(sa.update(wo).where(wo.c.order_id == order_id).values(state="已办结", version=99))
-        os._exit(3)  # the process dies inside the transaction, before it commits
+
+    def die(conn, events):
+        os._exit(3)
+
+    wf._insert_events = die
+    store.transition(order_id, "已签收", "W1", expected_version=1)
 
 
 def test_a_process_killed_mid_write_leaves_no_partial_state(store_url):
@@ -143,8 +145,10 @@ def test_a_process_killed_mid_write_leaves_no_partial_state(store_url):
     try:
         after = store.work_order(order["order_id"])
         assert (after["state"], after["version"]) == ("待签收", 1)
+        assert len(store.work_order_events(order["order_id"])) == 1
         # the store still takes writes afterwards (no lock left behind)
         assert store.transition(order["order_id"], "已签收", "W1", expected_version=1)["version"] == 2
+        assert len(store.work_order_events(order["order_id"])) == 2
     finally:
         store.close()
 
@@ -228,3 +232,33 @@ def _dispatch_with_key(url: str, grid: str) -> dict:
         return wf.dispatch(store, grid, "并发派单", "J000001", key="race-key-1")
     finally:
         store.close()
+
+
+def _cut(store, conn: sa.Connection) -> None:
+    """Cut the database connection under ``conn``, as a network failure or a killed backend would."""
+    if store.backend == "postgis":
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with store.engine.connect() as admin:  # another pooled connection kills this one's backend
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    else:
+        conn.connection.dbapi_connection.close()  # SQLite rolls back what was not committed
+
+
+def test_a_connection_cut_mid_write_leaves_no_partial_state(store, monkeypatch):
+    order = wf.dispatch(store, store.grids_of()[0], "断线测试", "J000001")
+    insert_events = wf._insert_events
+
+    def cut_then_insert(conn, events):
+        _cut(store, conn)
+        insert_events(conn, events)
+
+    monkeypatch.setattr(wf, "_insert_events", cut_then_insert)
+    with pytest.raises(sa.exc.DBAPIError) as info:
+        store.transition(order["order_id"], "已签收", "W1", expected_version=1)
+    monkeypatch.undo()
+    assert info.value.connection_invalidated, "the pool must drop the dead connection"
+    after = store.work_order(order["order_id"])
+    assert (after["state"], after["version"]) == ("待签收", 1)
+    assert len(store.work_order_events(order["order_id"])) == 1
+    assert store.transition(order["order_id"], "已签收", "W1", expected_version=1)["version"] == 2
+    assert len(store.work_order_events(order["order_id"])) == 2
