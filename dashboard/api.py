@@ -2,9 +2,12 @@
 
 :func:`api_blueprint` mounts ``/api/v1``: who am I, my work orders (我的工单) and their trace (流转记录),
 the actions of the closed loop (签收 sign, 处置 handle, 反馈 feed back, 办结 close / 审核通过 approve,
-退回 send back, 驳回 reject, 升级 escalate), an officer's instruction (派单) and a grid worker's report
-(上报). Every route is one row of :data:`ROUTES`, the table that registers the Flask rule, validates the
-query and body and writes the OpenAPI 3.1 document (:func:`openapi_document`), so the three cannot drift.
+退回 send back, 驳回 reject, 重新上报 resubmit, 升级 escalate), an officer's instruction (派单) and a grid
+worker's report (上报), both safe to retry with a ``client_id``, unmasking one record with a stated
+reason (查看明文, audited) and the audit log for the administrator (审计日志, read only). Every route is
+one row of :data:`ROUTES`, the table that registers the Flask rule, validates the query and body and
+writes the OpenAPI 3.1 document
+(:func:`openapi_document`), so the three cannot drift.
 
 Security:
 
@@ -17,12 +20,14 @@ Security:
 - bodies are limited to :data:`MAX_BODY_BYTES`; strings may not hold control characters or lone
   surrogates (which PostgreSQL would refuse half-way);
 - personal data in answers is masked (:mod:`data.access`): the fields of a report's record by their
-  layer's ``pii`` columns, ID and mobile numbers anywhere in free text.
+  layer's ``pii`` columns, ID and mobile numbers anywhere in free text. The one exception is the answer
+  of the unmask route, which writes its audit entry before it answers (:mod:`data.store.unmask`);
+- no route changes or deletes an audit entry (the database refuses it too).
 
 Errors are JSON ``{"error": code, "message": "中文 (English)", "detail": …}``: 400 malformed request (the
 detail lists every field, the rule it breaks and why), 401 not logged in, 403 role or origin not allowed,
 404 unknown or out of scope, 409 stale version or disallowed move, 413 body too large, 415 not JSON,
-422 well-formed but not acceptable, 503 store busy. Bad input never ends in a 500.
+422 well-formed but not acceptable, 429 too many unmaskings, 503 store busy. Bad input never ends in a 500.
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from dashboard.auth import current_principal
-from data.access import ID_NUMBER_PATTERN, PERMISSIONS, PHONE_PATTERN, ROLES, Principal, mask_value
+from dashboard.auth import client_address, current_principal
+from data import settings
+from data.access import PERMISSIONS, ROLES, Principal, mask_text, mask_value
 from data.schema import LAYERS, SEVERITIES, WORK_ORDER_KINDS, WORK_ORDER_STATES
+from data.store import unmask as um
 from data.store import workflow as wf
 from data.store.base import NotFoundError, StaleVersionError, Store, UnknownUnitError
 
@@ -63,13 +70,14 @@ MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20
 #: Methods that change state (CSRF checks apply).
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-#: Named actions: the workflow's (:data:`data.store.workflow.ACTIONS`) plus 驳回 reject (a report only).
-ACTIONS: tuple[str, ...] = (*wf.ACTIONS, "reject")
+#: Named actions: the workflow's (:data:`data.store.workflow.ACTIONS`) plus, for a report only, 驳回 reject
+#: and 重新上报 resubmit (a corrected record after a rejection).
+ACTIONS: tuple[str, ...] = (*wf.ACTIONS, "reject", "resubmit")
 #: Roles that review: close / approve (办结, 审核通过), send back (退回), reject (驳回), dispatch (派单).
 REVIEW_ROLES = ("officer", "leader", "admin")
 #: Actions each role may take; a grid worker (网格员) cannot close, approve, send back or reject.
 ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
-    "grid_worker": ("sign", "handle", "feed_back", "escalate"),
+    "grid_worker": ("sign", "handle", "feed_back", "escalate", "resubmit"),
     **{role: ACTIONS for role in REVIEW_ROLES},
 }
 #: Actions that need a note saying why.
@@ -130,6 +138,7 @@ _HTTP_CODES = {
     404: ("not_found", "不存在 (not found)"),
     405: ("method_not_allowed", "不支持该方法 (method not allowed)"),
     413: ("body_too_large", f"请求体过大 (request body larger than {MAX_BODY_BYTES} bytes)"),
+    429: ("too_many_requests", "请求过于频繁 (too many requests)"),
     415: ("unsupported_media_type", "请使用 JSON (Content-Type must be application/json)"),
 }
 
@@ -162,14 +171,6 @@ def to_json(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def mask_text(text: Any) -> Any:
-    """Free text with every ID number and mobile number in it masked (``320602********1234``)."""
-    if not isinstance(text, str):
-        return text
-    text = ID_NUMBER_PATTERN.sub(lambda m: str(mask_value(m.group(0), "id_number")), text)
-    return PHONE_PATTERN.sub(lambda m: str(mask_value(m.group(0), "phone")), text)
 
 
 def _report(payload: Any) -> dict[str, Any] | None:
@@ -250,9 +251,16 @@ def role_actions(principal: Principal) -> tuple[str, ...]:
 
 
 def _assigned_elsewhere(order: dict[str, Any], principal: Principal) -> bool:
-    """A grid worker acts only on orders assigned to them (or to nobody) in their grid."""
+    """A grid worker acts only on orders assigned to them (or to nobody) in their grid, and on reports
+    they submitted themselves."""
     worker = _scalar(order.get("worker_id"))
-    return principal.role == "grid_worker" and worker is not None and worker != principal.staff_id
+    own_report = order.get("kind") == wf.KIND_REPORT and order.get("created_by") == principal.user_id
+    return (
+        principal.role == "grid_worker"
+        and worker is not None
+        and worker != principal.staff_id
+        and not own_report
+    )
 
 
 def allowed_actions(order: dict[str, Any], principal: Principal) -> list[str]:
@@ -265,6 +273,8 @@ def allowed_actions(order: dict[str, Any], principal: Principal) -> list[str]:
     for action in role_actions(principal):
         if action == "reject":
             ok = is_report and (wf.HANDLING in moves or wf.CLOSED in moves)
+        elif action == "resubmit":
+            ok = is_report and state in wf.RESUBMIT_FROM
         elif action == "send_back":
             ok = state in (wf.FED_BACK, wf.ESCALATED) and wf.HANDLING in moves
         else:
@@ -456,12 +466,15 @@ class Route:
         One line, Chinese and English.
     access : str
         ``login`` (any logged-in user), ``read`` (``records`` or ``work_orders`` permission), ``act``
-        (``work_orders``) or ``review`` (``work_orders`` and one of :data:`REVIEW_ROLES`).
+        (``work_orders``), ``review`` (``work_orders`` and one of :data:`REVIEW_ROLES`), ``unmask`` or
+        ``audit`` (the permission of that name).
     query : tuple of Param
     body : dict, optional
         JSON schema of the body (state-changing routes).
     ok : (int, str)
         Success status and the component schema answered.
+    more_ok : tuple of int
+        Other success statuses answering the same schema (``200`` for a retried creation).
     errors : tuple of int
         Error statuses the route may answer.
     """
@@ -476,6 +489,7 @@ class Route:
     body: dict[str, Any] | None = None
     ok: tuple[int, str] = (200, "WorkOrder")
     errors: tuple[int, ...] = ()
+    more_ok: tuple[int, ...] = ()
     description: str = ""
     tags: tuple[str, ...] = ("work orders",)
 
@@ -489,10 +503,12 @@ def _allowed(principal: Principal, access: str) -> bool:
         return principal.can("work_orders")
     if access == "review":
         return principal.can("work_orders") and principal.role in REVIEW_ROLES
+    if access in ("unmask", "audit"):
+        return principal.can(access)
     return False
 
 
-def _check_origin(req: flask.Request) -> None:
+def check_origin(req: flask.Request) -> None:
     """Refuse a state-changing request that a browser says comes from another site (CSRF)."""
     origin = req.headers.get("Origin")
     if origin is not None:
@@ -562,7 +578,7 @@ def _wrap(route: Route, get_store: Callable[[], Store]) -> Callable[..., flask.R
                 raise ApiError(401, "unauthorized", "请先登录 (log in first)")
             body = None
             if req.method in UNSAFE_METHODS:
-                _check_origin(req)
+                check_origin(req)
             if not _allowed(principal, route.access):
                 raise ApiError(
                     403,
@@ -640,6 +656,10 @@ def _me(call: Call) -> tuple:
     )
 
 
+def _page_json(items: list, result: Any, page: int, size: int) -> dict[str, Any]:
+    return {"items": items, "total": result.total, "page": page, "page_size": size, "pages": result.pages}
+
+
 def _list_orders(call: Call) -> tuple:
     p, q = call.principal, call.query
     mine = q.get("mine", p.role == "grid_worker" and p.staff_id is not None)
@@ -667,11 +687,7 @@ def _list_orders(call: Call) -> tuple:
         raise ApiError(
             422, "unknown_unit", f"单元不存在 (unknown unit {q.get('unit')!r})", {"field": "unit"}
         ) from None
-    items = [order_json(r, p) for r in result.frame.to_dict("records")]
-    return (
-        {"items": items, "total": result.total, "page": page, "page_size": size, "pages": result.pages},
-        200,
-    )
+    return _page_json([order_json(r, p) for r in result.frame.to_dict("records")], result, page, size), 200
 
 
 def _order_in_scope(call: Call, order_id: str) -> dict[str, Any]:
@@ -720,8 +736,19 @@ def _act(call: Call, order_id: str) -> tuple:
         raise ApiError(
             422, "note_required", f"请填写原因 (a {action} needs a note saying why)", {"field": "note"}
         )
+    if (action == "resubmit") != ("record" in body):
+        raise ApiError(
+            422,
+            "record_required" if action == "resubmit" else "unexpected_record",
+            "重新上报须附补正后的内容 (a resubmit needs the corrected record)"
+            if action == "resubmit"
+            else f"只有重新上报可附内容 (a record goes only with resubmit, not {action})",
+            {"field": "record"},
+        )
     try:
-        if action == "reject":
+        if action == "resubmit":
+            wf.resubmit_report(call.store, order_id, body["record"], p.user_id, version, note=note)
+        elif action == "reject":
             wf.reject_report(call.store, order_id, p.user_id, note, version, final=bool(body.get("final")))
         elif action == "send_back" and order.get("state") not in (wf.FED_BACK, wf.ESCALATED, wf.HANDLING):
             # (from 处置中 only a retried send-back succeeds, unchanged: the workflow decides)
@@ -755,7 +782,13 @@ def _act(call: Call, order_id: str) -> tuple:
             },
         ) from None
     except ValueError as exc:
+        if action == "resubmit":
+            raise _invalid_record(exc) from None
         raise ApiError(422, "unprocessable", f"无法处理 (cannot do it: {exc})", None) from None
+    except (TypeError, OverflowError, pa.ArrowException) as exc:
+        if action != "resubmit":
+            raise
+        raise _invalid_record(exc) from None
     return _detail(call, order_id), 200
 
 
@@ -788,9 +821,7 @@ def _deadline(text: str | None) -> dt.datetime | None:
             f"办理时限格式错误 (deadline {_short(text)} is not an ISO 8601 time)",
             {"field": "deadline"},
         )
-    value = ts.to_pydatetime()
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
+    value = wf.to_store_time(ts.to_pydatetime())
     if value <= wf.now():
         raise ApiError(
             422, "bad_deadline", "办理时限须晚于当前时间 (deadline must lie ahead)", {"field": "deadline"}
@@ -799,8 +830,28 @@ def _deadline(text: str | None) -> dt.datetime | None:
 
 
 def _created(call: Call, order: dict[str, Any]) -> tuple:
+    """``201`` with the new order, or ``200`` with the order a retried request (same ``client_id``) made."""
     location = f"{API_PREFIX}/work-orders/{order['order_id']}"
-    return _detail(call, order["order_id"]), 201, {"Location": location}
+    return _detail(call, order["order_id"]), 200 if order.get("replayed") else 201, {"Location": location}
+
+
+def _key_reused(exc: wf.IdempotencyConflict) -> ApiError:
+    return ApiError(
+        422,
+        "client_id_reused",
+        f"该 client_id 已用于另一请求 (client_id already used for work order {exc.order_id} with a different "
+        f"{', '.join(exc.fields)}: send a new client_id for a new order)",
+        {"field": "client_id", "order_id": exc.order_id, "fields": exc.fields},
+    )
+
+
+def _invalid_record(exc: Exception) -> ApiError:
+    return ApiError(
+        422,
+        "invalid_record",
+        f"上报内容有误 (the record is not valid: {_short(str(exc), 400)})",
+        {"field": "record"},
+    )
 
 
 def _dispatch(call: Call) -> tuple:
@@ -817,7 +868,10 @@ def _dispatch(call: Call) -> tuple:
             call.principal.user_id,
             severity=body.get("severity", "中"),
             deadline=deadline,
+            key=body.get("client_id"),
         )
+    except wf.IdempotencyConflict as exc:
+        raise _key_reused(exc) from None
     except (ValueError, NotFoundError) as exc:
         raise ApiError(422, "unprocessable", f"无法派单 (cannot dispatch: {exc})", None) from None
     return _created(call, order)
@@ -843,15 +897,78 @@ def _submit_report(call: Call) -> tuple:
             p.user_id,
             summary=body.get("summary") or None,
             severity=body.get("severity", "中"),
+            key=body.get("client_id"),
         )
+    except wf.IdempotencyConflict as exc:
+        raise _key_reused(exc) from None
     except (ValueError, TypeError, OverflowError, pa.ArrowException) as exc:
-        raise ApiError(
-            422,
-            "invalid_record",
-            f"上报内容有误 (the record is not valid: {_short(str(exc), 400)})",
-            {"field": "record"},
-        ) from None
+        raise _invalid_record(exc) from None
     return _created(call, order)
+
+
+def _unmask(call: Call, layer: str, record_id: str) -> tuple:
+    try:
+        found = um.unmask(
+            call.store,
+            call.principal,
+            layer,
+            record_id,
+            call.body["reason"],
+            address=client_address(),
+            via="api",
+        )
+    except um.UnmaskRefused as exc:
+        raise ApiError(403, "unmask_not_allowed", str(exc), {"layer": _short(layer, 70)}) from None
+    except um.ReasonError as exc:
+        raise _invalid([_problem("body", "reason", "reason", str(exc))]) from None
+    except um.UnmaskLimit as exc:
+        raise ApiError(429, "too_many_unmaskings", str(exc), {"per_hour": settings.UNMASK_PER_HOUR}) from None
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc), None) from None
+    return (
+        {
+            "layer": found.layer,
+            "layer_name": LAYERS[found.layer].zh,
+            "record_id": found.record_id,
+            "fields": found.fields,
+            "audit_id": found.audit_id,
+        },
+        200,
+    )
+
+
+def _audit(call: Call) -> tuple:
+    q = call.query
+    filters = {k: q[k] for k in ("actor", "action") if k in q}
+    page, size = q.get("page", 1), q.get("page_size", DEFAULT_PAGE_SIZE)
+    days, problems = {}, []
+    for name in ("from", "to"):
+        try:
+            days[name] = dt.date.fromisoformat(q[name]) if name in q else None
+        except ValueError:
+            problems.append(_problem("query", name, "date", f"{_short(q[name])} is not a day (YYYY-MM-DD)"))
+    if not problems and days["from"] and days["to"] and days["to"] < days["from"]:
+        problems.append(_problem("query", "to", "order", "must not be before from"))
+    if problems:
+        raise _invalid(problems)
+    result = call.store.audit_entries(days["from"], days["to"], filters, page, size)
+    items = []
+    for rec in result.frame.to_dict("records"):
+        detail = _scalar(rec.get("detail"))
+        try:
+            detail = json.loads(detail) if isinstance(detail, str) else detail
+        except ValueError:
+            pass
+        items.append(
+            {
+                **{
+                    k: _scalar(rec.get(k)) for k in ("audit_id", "at", "actor", "action", "target", "address")
+                },
+                "reason": mask_text(_scalar(rec.get("reason"))),
+                "detail": detail,
+            }
+        )
+    return _page_json(to_json(items), result, page, size), 200
 
 
 def _openapi(call: Call) -> tuple:
@@ -860,8 +977,32 @@ def _openapi(call: Call) -> tuple:
 
 # ---------------------------------------------------------------------- the route table
 _ORDER_ID = {"type": "string", "pattern": ORDER_ID_PATTERN.pattern}
+#: Schemas of the path parameters (OpenAPI); the views check them and answer 404 for anything else.
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "order_id": _ORDER_ID,
+    "layer": {"type": "string", "enum": list(um.UNMASK_LAYERS)},
+    "record_id": {"type": "string", "pattern": um.RECORD_ID_PATTERN.pattern},
+}
 _STATE = {"type": "string", "enum": list(WORK_ORDER_STATES)}
 _TEXT = {"type": "string", "maxLength": MAX_NOTE}
+_RECORD: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": 50,
+    "properties": {
+        "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "经度 (EPSG:4326)"},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "纬度 (EPSG:4326)"},
+    },
+    "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_NOTE},
+    "description": "Column → value of the new record; lon/lat for a point (EPSG:4326)",
+}
+_CLIENT_ID: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"[A-Za-z0-9._:-]{8,100}",
+    "description": "幂等键 (idempotency key): an id the app makes once per new order (e.g. a UUID) and sends "
+    "again with every retry of that request. A retry by the same user answers 200 with the order the first "
+    "request created, creating nothing; the same client_id with a different request answers 422 "
+    "client_id_reused. Without it every request creates an order.",
+}
 
 ACTION_BODY: dict[str, Any] = {
     "type": "object",
@@ -872,7 +1013,8 @@ ACTION_BODY: dict[str, Any] = {
             "type": "string",
             "enum": list(ACTIONS),
             "description": "sign 签收 · handle 处置 · feed_back 反馈 · close 办结/审核通过 · "
-            "send_back 退回 · reject 驳回 (a report) · escalate 升级",
+            "send_back 退回 · reject 驳回 (a report) · resubmit 重新上报 (a rejected report, with record) · "
+            "escalate 升级",
         },
         "version": {
             "type": "integer",
@@ -884,6 +1026,11 @@ ACTION_BODY: dict[str, Any] = {
         "final": {
             "type": "boolean",
             "description": "reject for good (已办结, 驳回) instead of back to the worker",
+        },
+        "record": {
+            **_RECORD,
+            "description": "resubmit only (and required there): the corrected record, all of it; it keeps "
+            "the first record's key unless it names one",
         },
     },
 }
@@ -902,6 +1049,7 @@ DISPATCH_BODY: dict[str, Any] = {
             "format": "date-time",
             "description": "办理时限, ISO 8601 (default by severity)",
         },
+        "client_id": _CLIENT_ID,
     },
 }
 
@@ -915,16 +1063,7 @@ REPORT_BODY: dict[str, Any] = {
             "enum": list(wf.REPORT_LAYERS),
             "description": "The layer the record adds to",
         },
-        "record": {
-            "type": "object",
-            "maxProperties": 50,
-            "properties": {
-                "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "经度 (EPSG:4326)"},
-                "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "纬度 (EPSG:4326)"},
-            },
-            "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_NOTE},
-            "description": "Column → value of the new record; lon/lat for a point (EPSG:4326)",
-        },
+        "record": _RECORD,
         "grid_code": {
             "type": "string",
             "pattern": r"\d{15}",
@@ -932,8 +1071,43 @@ REPORT_BODY: dict[str, Any] = {
         },
         "summary": {"type": "string", "maxLength": MAX_SUMMARY},
         "severity": {"type": "string", "enum": list(SEVERITIES)},
+        "client_id": _CLIENT_ID,
     },
 }
+
+PAGE_QUERY = (
+    Param("page", {"type": "integer", "minimum": 1, "maximum": 100_000}, "1-based page (default 1)"),
+    Param(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+        f"Rows per page (default {DEFAULT_PAGE_SIZE})",
+    ),
+)
+
+UNMASK_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reason"],
+    "properties": {
+        "reason": {
+            "type": "string",
+            "minLength": um.MIN_REASON,
+            "maxLength": um.MAX_REASON,
+            "description": f"查看原因 (why; at least {um.MIN_REASON} characters), kept in the audit log",
+        }
+    },
+}
+
+_DAY = {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"}
+AUDIT_QUERY = (
+    Param("actor", {"type": "string", "maxLength": 64}, "Only entries of this user"),
+    Param(
+        "action", {"type": "string", "maxLength": 40}, "Only entries of this action (login, unmask, export …)"
+    ),
+    Param("from", _DAY, "First day (YYYY-MM-DD)"),
+    Param("to", _DAY, "Last day (YYYY-MM-DD), included"),
+    *PAGE_QUERY,
+)
 
 LIST_QUERY = (
     Param("state", _STATE, "Only orders in these states (repeat the parameter for several)", many=True),
@@ -950,12 +1124,7 @@ LIST_QUERY = (
         {"type": "boolean"},
         "Only orders whose worker or officer the caller is (default: true for grid workers)",
     ),
-    Param("page", {"type": "integer", "minimum": 1, "maximum": 100_000}, "1-based page (default 1)"),
-    Param(
-        "page_size",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-        f"Rows per page (default {DEFAULT_PAGE_SIZE})",
-    ),
+    *PAGE_QUERY,
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -980,7 +1149,10 @@ ROUTES: tuple[Route, ...] = (
         access="review",
         body=DISPATCH_BODY,
         ok=(201, "WorkOrderDetail"),
+        more_ok=(200,),
         errors=(400, 403, 413, 415, 422),
+        description="201 with the new order; 200 with the order made first when a retry sends the same "
+        "client_id; 422 client_id_reused for the same client_id with a different request.",
     ),
     Route(
         "GET",
@@ -997,13 +1169,15 @@ ROUTES: tuple[Route, ...] = (
         "/work-orders/<order_id>/actions",
         "act_on_work_order",
         _act,
-        "签收/处置/反馈/办结/退回/驳回/升级 (move a work order)",
+        "签收/处置/反馈/办结/退回/驳回/重新上报/升级 (move a work order)",
         access="act",
         body=ACTION_BODY,
         ok=(200, "WorkOrderDetail"),
         errors=(400, 403, 404, 409, 413, 415, 422),
         description="Repeating the same action by the same user (a retried request) answers 200 with the "
-        "unchanged order. A version other than the current one answers 409 stale_version (reload).",
+        "unchanged order. A version other than the current one answers 409 stale_version (reload). "
+        "resubmit (a report rejected or sent back, 处置中 or 超期) sends the corrected record for review "
+        "again (已反馈); the trace row names the fields that changed.",
     ),
     Route(
         "POST",
@@ -1014,7 +1188,37 @@ ROUTES: tuple[Route, ...] = (
         access="act",
         body=REPORT_BODY,
         ok=(201, "WorkOrderDetail"),
+        more_ok=(200,),
         errors=(400, 403, 413, 415, 422),
+        description="201 with the new order; 200 with the order made first when a retry sends the same "
+        "client_id (even after a resubmission changed its record); 422 client_id_reused for the same "
+        "client_id with a different request.",
+    ),
+    Route(
+        "POST",
+        "/records/<layer>/<record_id>/unmask",
+        "unmask_record",
+        _unmask,
+        "查看明文 (one record's personal fields unmasked, with a stated reason; audited)",
+        access="unmask",
+        body=UNMASK_BODY,
+        ok=(200, "Unmasked"),
+        errors=(400, 403, 404, 413, 415, 429),
+        description="Writes an audit entry (who, which record, when, from which address, why) before it "
+        "answers. A record outside the caller's scope answers 404, as one that does not exist.",
+        tags=("personal data",),
+    ),
+    Route(
+        "GET",
+        "/audit",
+        "list_audit_entries",
+        _audit,
+        "审计日志 (the audit log, newest first; read only, administrators)",
+        access="audit",
+        query=AUDIT_QUERY,
+        ok=(200, "AuditPage"),
+        errors=(400, 403),
+        tags=("audit",),
     ),
     Route(
         "GET",
@@ -1032,6 +1236,13 @@ ROUTES: tuple[Route, ...] = (
 def openapi_path(rule: str) -> str:
     """A Flask rule as an OpenAPI path (``/work-orders/<order_id>`` → ``/work-orders/{order_id}``)."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _page_schema(item: str) -> dict[str, Any]:
+    """The schema of one page of ``item`` components (``items``, ``total``, ``page`` …)."""
+    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
+    counts = {k: {"type": "integer"} for k in ("total", "page", "page_size", "pages")}
+    return {"type": "object", "properties": {"items": items, **counts}}
 
 
 _STR_OR_NULL = {"type": ["string", "null"]}
@@ -1092,16 +1303,7 @@ _SCHEMAS: dict[str, Any] = {
             },
         ]
     },
-    "WorkOrderPage": {
-        "type": "object",
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/WorkOrder"}},
-            "total": {"type": "integer"},
-            "page": {"type": "integer"},
-            "page_size": {"type": "integer"},
-            "pages": {"type": "integer"},
-        },
-    },
+    "WorkOrderPage": _page_schema("WorkOrder"),
     "Me": {
         "type": "object",
         "properties": {
@@ -1115,6 +1317,30 @@ _SCHEMAS: dict[str, Any] = {
             "actions": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "Unmasked": {
+        "type": "object",
+        "properties": {
+            "layer": {"type": "string", "enum": list(um.UNMASK_LAYERS)},
+            "layer_name": {"type": "string"},
+            "record_id": {"type": "string"},
+            "fields": {"type": "object", "description": "personal column → unmasked value"},
+            "audit_id": {"type": "integer", "description": "the audit entry written for this unmasking"},
+        },
+    },
+    "AuditEntry": {
+        "type": "object",
+        "properties": {
+            "audit_id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "target": _STR_OR_NULL,
+            "address": _STR_OR_NULL,
+            "reason": {"type": ["string", "null"], "description": "ID and phone numbers masked"},
+            "detail": {},
+        },
+    },
+    "AuditPage": _page_schema("AuditEntry"),
     "OpenAPI": {"type": "object"},
 }
 
@@ -1127,6 +1353,7 @@ _STATUS_TEXT = {
     413: f"请求体过大 (body larger than {MAX_BODY_BYTES} bytes)",
     415: "请使用 JSON (Content-Type must be application/json)",
     422: "无法处理 (well-formed but not acceptable: unknown grid, invalid record, missing note …)",
+    429: f"查看明文过于频繁 (more than {settings.UNMASK_PER_HOUR} unmaskings in an hour)",
     500: "服务器内部错误 (internal error; never caused by bad input)",
     503: "系统繁忙 (store busy: retry)",
 }
@@ -1142,7 +1369,7 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.description:
         op["description"] = route.description
     params = [
-        {"name": name, "in": "path", "required": True, "schema": _ORDER_ID}
+        {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS.get(name, _ORDER_ID)}
         for name in re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", route.path)
     ]
     for p in route.query:
@@ -1163,10 +1390,11 @@ def _operation(route: Route) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
     status, schema = route.ok
     responses: dict[str, Any] = {
-        str(status): {
-            "description": "OK" if status == 200 else "Created",
+        str(code): {
+            "description": "OK" if code == 200 else "Created",
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
         }
+        for code in sorted({status, *route.more_ok})
     }
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for code in sorted({401, 503, *route.errors}):

@@ -2,7 +2,8 @@
 
 :func:`create_app` builds one server: the Dash app, the log-in guard (:mod:`dashboard.auth`), the REST
 API for the grid workers' app (:mod:`dashboard.api`), the video wall (``/wall``) and the offline assets
-(every script and style is served by this server; ``serve_locally``; no CDN, no internet basemap).
+(every script and style is served by this server; ``serve_locally``; no CDN, no internet basemap) and
+the security headers (:mod:`dashboard.security`: a Content-Security-Policy naming no other origin).
 
 Rendering: one callback turns the URL (path + query, :mod:`dashboard.state`) into the screen, for the
 logged-in user's scope; controls (filters, map clicks) only write the URL, so every view has a link,
@@ -24,12 +25,12 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth, live
+from dashboard import auth, live, security
 from dashboard.queries import LEVEL_NAMES, Queries
 from dashboard.state import COMPARISONS, HIERARCHIES, MAP_LAYERS, PAGES, QUICK_RANGES, ViewState, parse
 from data.access import Principal
 from data.schema import INCIDENT_CATEGORIES
-from data.store.base import Store
+from data.store.base import Store, is_unavailable
 from geo.units import Unit
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ class AppConfig:
         Session cookie only over HTTPS.
     data_dir : Path
         Where the session key lives.
+    sso_header : str
+        Trusted-header single sign-on: the header a reverse proxy names the user in (default empty: off;
+        :func:`dashboard.auth.sso_login`).
+    trusted_proxies : tuple of str
+        Addresses or networks of the reverse proxies trusted with ``sso_header`` and
+        ``X-Forwarded-For``.
     """
 
     tile_url: str | None = None
@@ -60,6 +67,8 @@ class AppConfig:
     wall_refresh_s: float = 60.0
     secure_cookies: bool = False
     data_dir: Path = Path("var")
+    sso_header: str = ""
+    trusted_proxies: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -227,7 +236,11 @@ def _breadcrumb(ctx: PageContext) -> html.Div:
 
 
 def render(q: Queries, principal: Principal | None, pathname: str, search: str, config: AppConfig) -> tuple:
-    """Navigation, filter bar, breadcrumb and screen of a URL for a user."""
+    """Navigation, filter bar, breadcrumb and screen of a URL for a user.
+
+    When the store cannot be read (or the log-in guard could not check the user because of it) the
+    screen is :data:`dashboard.auth.STORE_DOWN_MESSAGE`, never an error ``500``.
+    """
     from dashboard import pages
 
     if (pathname or "").rstrip("/") == "/wall":
@@ -235,19 +248,30 @@ def render(q: Queries, principal: Principal | None, pathname: str, search: str, 
 
         return html.Div(), html.Div(), html.Div(), wall.layout(q, principal, search, config)
     state = parse(pathname, search)
+
+    def message(text: str) -> tuple:
+        return _nav(None, state), html.Div(), html.Div(), html.Div(text, className="error")
+
     if principal is None:
-        return _nav(None, state), html.Div(), html.Div(), html.Div("请先登录", className="error")
+        return message(auth.STORE_DOWN_MESSAGE if auth.store_unavailable() else "请先登录")
     try:
         ctx = page_context(q, principal, state, config)
+        try:
+            body = pages.MODULES[state.page].layout(ctx)
+        except Exception as exc:  # a screen that fails says so; the shell stays usable
+            if is_unavailable(exc):
+                raise
+            log.exception("screen %s failed for %s", state.page, state.href())
+            body = html.Div("本页数据暂不可用，请稍后刷新 (the data could not be read)", className="error")
+        shown = state.with_(unit=None if ctx.unit.code == principal.unit_code else ctx.unit.code)
+        return _nav(ctx, shown), _filters(ctx), _breadcrumb(ctx), body
     except PermissionError as exc:
-        return _nav(None, state), html.Div(), html.Div(), html.Div(str(exc), className="error")
-    try:
-        body = pages.MODULES[state.page].layout(ctx)
-    except Exception:  # a screen that fails says so; the shell stays usable
-        log.exception("screen %s failed for %s", state.page, state.href())
-        body = html.Div("本页数据暂不可用，请稍后刷新 (the data could not be read)", className="error")
-    shown = state.with_(unit=None if ctx.unit.code == principal.unit_code else ctx.unit.code)
-    return _nav(ctx, shown), _filters(ctx), _breadcrumb(ctx), body
+        return message(str(exc))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("screen %s: the store is unavailable (%s)", state.page, exc)
+        return message(auth.STORE_DOWN_MESSAGE)
 
 
 def route(trees: tuple, shown: dict | None, current: tuple, present: list) -> tuple:
@@ -407,7 +431,12 @@ def create_app(
     server = flask.Flask(__name__)
     server.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     auth.install(
-        server, lambda: store, key=auth.secret_key(config.data_dir), secure_cookies=config.secure_cookies
+        server,
+        lambda: store,
+        key=auth.secret_key(config.data_dir),
+        secure_cookies=config.secure_cookies,
+        sso_header=config.sso_header,
+        trusted_proxies=config.trusted_proxies,
     )
     try:
         from dashboard.api import api_blueprint
@@ -424,12 +453,14 @@ def create_app(
         serve_locally=True,
         assets_folder=str(ASSETS),
         compress=False,
+        on_error=_callback_failed,
     )
     server.extensions["onemap"] = {"queries": q, "store": store, "config": config}
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="view-key"),
+            html.Div(id=NOTICE_ID, className="notice", role="alert"),
             html.Div(id="nav"),
             html.Div(id="filters"),
             html.Div(id="crumbs"),
@@ -477,11 +508,36 @@ def create_app(
         new = apply_filters(state, chosen, dates, trigger, q.as_of()).search()
         return new if new != (search or "") else dash.no_update
 
+    # a new view starts without the notice of an earlier failure
+    app.clientside_callback(
+        "function(href) { return null; }", Output(NOTICE_ID, "children"), Input("url", "href")
+    )
     pages.register_callbacks(app, q, config)
     from dashboard import wall
 
     wall.install(app, q, config)
+    # last: the policy holds the hashes of every inline script, clientside callbacks included
+    security.install(
+        server,
+        security.content_security_policy(app.csp_hashes(), config.tile_url),
+        https=config.secure_cookies,
+        callbacks=app.callback_map,
+    )
     return app
+
+
+#: Where a callback that could not read the store says so (the screens' own outputs stay as they are).
+NOTICE_ID = "notice"
+
+
+def _callback_failed(exc: Exception) -> None:
+    """Dash's handler of errors raised in callbacks: a store that cannot be read leaves every output as
+    it is and shows :data:`dashboard.auth.STORE_DOWN_MESSAGE` above the screen (an export or a work
+    order's trace asked while the database is down); anything else is a bug and stays an error."""
+    if not is_unavailable(exc):
+        raise exc
+    log.warning("callback %s: the store is unavailable (%s)", dash.ctx.triggered_id, exc)
+    dash.set_props(NOTICE_ID, {"children": auth.STORE_DOWN_MESSAGE})
 
 
 def _day(text: str | None) -> dt.date | None:

@@ -90,21 +90,39 @@ def drill_table(
     return html.Table([head, html.Tbody(rows)], className="tbl", id=table_id)
 
 
-def data_table(frame: pd.DataFrame, table_id: str, page_size: int = 15) -> dash_table.DataTable:
-    """A sortable, paged Dash DataTable of (already masked) records."""
+def data_table(
+    frame: pd.DataFrame,
+    table_id: str | dict,
+    page_size: int = 15,
+    *,
+    row_id: str | None = None,
+) -> dash_table.DataTable:
+    """A sortable, paged Dash DataTable of (already masked) records.
+
+    ``row_id``: the column whose value identifies each row (DataTable's row ``id``, hidden): rows can then
+    be selected one at a time (``selected_row_ids``).
+    """
     shown = frame.copy()
     for col in shown.columns:
         if pd.api.types.is_datetime64_any_dtype(shown[col]):
             shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M")
     shown = shown.astype(object).where(shown.notna(), None)
+    columns = [{"name": c, "id": c} for c in shown.columns]
+    data = shown.to_dict("records")
+    select: dict = {}
+    if row_id is not None and row_id in shown.columns and "id" not in shown.columns:
+        for row in data:
+            row["id"] = row[row_id]
+        select = {"row_selectable": "single", "selected_rows": [], "selected_row_ids": []}
     return dash_table.DataTable(
         id=table_id,
-        data=shown.to_dict("records"),
-        columns=[{"name": c, "id": c} for c in shown.columns],
+        data=data,
+        columns=columns,
         page_size=page_size,
         sort_action="native",
         style_table={"overflowX": "auto"},
         style_cell={"fontFamily": "inherit", "fontSize": 13, "textAlign": "left", "padding": "4px 8px"},
+        **select,
     )
 
 

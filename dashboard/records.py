@@ -1,9 +1,15 @@
-"""A grid's records (网格台账), masked, with export to CSV and Excel (导出).
+"""A grid's records (网格台账), masked, with export to CSV and Excel (导出) and unmasking of one row.
 
 Shown at grid level to roles with the ``records`` permission; persons of concern only to roles that may
 see them. Every export re-derives the view on the server from the URL and the logged-in user (the
 browser only says which layer and format), masks personal data, names the file safely and writes an
 audit entry.
+
+Unmasking (查看明文): a role that may (:meth:`data.access.Principal.may_unmask`) selects one row, states a
+reason (at least :data:`data.store.unmask.MIN_REASON` characters) and presses 查看明文; the server checks
+the record lies in the grid of the URL and in the user's scope, writes the audit entry
+(:func:`data.store.unmask.unmask`) and only then fills that row's personal fields in. The browser names
+only the row's key and the reason; everything else is decided on the server.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ import io
 import re
 
 import pandas as pd
-from dash import Input, Output, State, dcc, html, no_update
+from dash import MATCH, Input, Output, Patch, State, dcc, html, no_update
 
 from dashboard.components import data_table, section
 from data.access import mask_frame
+from data.schema import LAYERS
+from data.store import unmask as um
+from data.store.base import NotFoundError
 
 #: Layers listed for a grid, with their Chinese titles.
 GRID_LAYERS: dict[str, str] = {
@@ -26,11 +35,12 @@ GRID_LAYERS: dict[str, str] = {
     "persons_of_concern": "关注人员",
 }
 MAX_EXPORT_ROWS = 50_000
-_UNSAFE = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff._-]+")
+_UNSAFE = re.compile(r"(?:[^0-9A-Za-z\u4e00-\u9fff._-]|\.{2,})+")
 
 
 def safe_filename(*parts: str, suffix: str) -> str:
-    """A file name from ``parts`` with only letters, digits, CJK, ``._-`` (no path, no control chars)."""
+    """A file name from ``parts`` with only letters, digits, CJK, ``._-`` (no path, no ``..``, no control
+    characters, no quotes), at most 120 characters before the suffix; ``export`` when nothing is left."""
     stem = "_".join(_UNSAFE.sub("-", str(p)).strip("-.") for p in parts if p)[:120] or "export"
     return f"{stem}.{suffix.lstrip('.')}"
 
@@ -63,10 +73,20 @@ def grid_section(ctx) -> html.Div | None:
                     "导出Excel", id={"type": "export", "layer": layer, "fmt": "xlsx"}, className="btn"
                 ),
             ]
+        unmask = ctx.principal.may_unmask(layer)
+        if unmask:
+            buttons += _unmask_bar(layer)
+        table = data_table(
+            frame, {"type": "grid-records", "layer": layer}, 12, row_id=LAYERS[layer].key if unmask else None
+        )
         tabs.append(
             dcc.Tab(
                 label=f"{title}（{len(frame):,}）",
-                children=[html.Div(buttons, className="export-bar"), data_table(frame, f"grid-{layer}", 12)],
+                children=[
+                    html.Div(buttons, className="export-bar"),
+                    html.Div(id={"type": "unmask-msg", "layer": layer}, className="unmask-msg"),
+                    table,
+                ],
             )
         )
     return section(
@@ -75,6 +95,57 @@ def grid_section(ctx) -> html.Div | None:
         dcc.Download(id="export-download"),
         section_id="grid-records",
     )
+
+
+def _unmask_bar(layer: str) -> list:
+    """Reason input and button to unmask the selected row of ``layer``."""
+    return [
+        dcc.Input(
+            id={"type": "unmask-reason", "layer": layer},
+            type="text",
+            maxLength=um.MAX_REASON,
+            placeholder=f"查看明文的原因（至少{um.MIN_REASON}个字）",
+            className="unmask-reason",
+            debounce=False,
+        ),
+        html.Button("查看明文", id={"type": "unmask", "layer": layer}, className="btn btn-unmask"),
+    ]
+
+
+def unmask_row(q, principal, pathname, search, config, layer, row_ids, rows, reason) -> tuple:
+    """The answer of the 查看明文 button: (table patch, message, reason box); see :mod:`data.store.unmask`."""
+    from dashboard import auth
+    from dashboard.app import page_context
+    from dashboard.state import parse
+
+    if not row_ids or not isinstance(row_ids, list):
+        return no_update, "请先在表格中选中一行 (select one row first)", no_update
+    view = page_context(q, principal, parse(pathname, search), config)
+    if view.unit.level != "grid":
+        return no_update, no_update, no_update
+    try:
+        found = um.unmask(
+            q.store,
+            principal,
+            layer,
+            row_ids[0],
+            reason,
+            address=auth.client_address(),
+            unit=view.unit.code,
+            via="dashboard",
+        )
+    except (um.UnmaskRefused, um.UnmaskLimit, um.ReasonError, NotFoundError) as exc:
+        return no_update, str(exc), no_update
+    names = {c.name: c.zh for c in LAYERS[layer].columns}
+    shown = "，".join(f"{names.get(k, k)} {v or '—'}" for k, v in found.fields.items())
+    message = f"{found.record_id}：{shown}（本次查看已记入审计日志）"
+    patch = no_update
+    index = rows[0] if isinstance(rows, list) and rows else None
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < MAX_EXPORT_ROWS:
+        patch = Patch()
+        for col, value in found.fields.items():
+            patch[index][col] = value
+    return patch, message, ""
 
 
 def register(app, q, config) -> None:
@@ -117,6 +188,25 @@ def register(app, q, config) -> None:
         buf = io.BytesIO()
         frame.to_excel(buf, index=False, sheet_name=GRID_LAYERS[layer])
         return dcc.send_bytes(buf.getvalue(), name)
+
+    @app.callback(
+        Output({"type": "grid-records", "layer": MATCH}, "data"),
+        Output({"type": "unmask-msg", "layer": MATCH}, "children"),
+        Output({"type": "unmask-reason", "layer": MATCH}, "value"),
+        Input({"type": "unmask", "layer": MATCH}, "n_clicks"),
+        State({"type": "unmask-reason", "layer": MATCH}, "value"),
+        State({"type": "grid-records", "layer": MATCH}, "selected_row_ids"),
+        State({"type": "grid-records", "layer": MATCH}, "selected_rows"),
+        State("url", "pathname"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def _unmask(clicks, reason, row_ids, rows, pathname, search):
+        trigger = dash_ctx.triggered_id
+        principal = auth.current_principal()
+        if not clicks or not trigger or principal is None:
+            return no_update, no_update, no_update
+        return unmask_row(q, principal, pathname, search, config, trigger.get("layer"), row_ids, rows, reason)
 
 
 def _address() -> str | None:

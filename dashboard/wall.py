@@ -36,10 +36,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 
+from dashboard import auth
 from dashboard.components import card, fmt_int, graph
 from dashboard.queries import LEVEL_NAMES, Queries
 from dashboard.state import PAGES, ViewState
 from data.access import Principal
+from data.store.base import is_unavailable
 from layers.colours import THEMES
 from layers.figures import (
     kpi_bar_figure,
@@ -532,12 +534,19 @@ def _progress(index: int, opts: WallOptions) -> list:
 
 def _render(q, principal, index: int, opts: WallOptions, config, good: dict | None, now: float) -> tuple:
     """(body, title, progress, status, status class, good) of screen ``index``; the content parts are
-    ``no_update`` when the store fails, so the wall keeps its last good figures."""
+    ``no_update`` when the store fails or ``principal`` is None (the store was down when the log-in guard
+    checked the user), so the wall keeps its last good figures."""
     screen = SCREENS[index % len(SCREENS)]
-    try:
-        body = screen_panels(q, principal, screen, opts, config)
-    except Exception:  # the store is down or a figure failed: keep what is on the wall
-        log.exception("wall screen %s could not be refreshed", screen)
+    body = None
+    if principal is not None:  # None: the store was down when the log-in guard tried to check the user
+        try:
+            body = screen_panels(q, principal, screen, opts, config)
+        except Exception as exc:  # the store is down or a figure failed: keep what is on the wall
+            if is_unavailable(exc):
+                log.warning("wall screen %s could not be refreshed: the store is unavailable", screen)
+            else:
+                log.exception("wall screen %s could not be refreshed", screen)
+    if body is None:
         good_at = (good or {}).get("at")
         return no_update, no_update, no_update, status_stale(good_at, now), "wall-status stale", no_update
     good = {"at": now, "screen": screen}
@@ -554,7 +563,8 @@ def layout(q: Queries, principal: Principal | None, search: str | None, config: 
     ----------
     q : Queries
     principal : Principal or None
-        The logged-in user; None shows a log-in hint.
+        The logged-in user; None shows a log-in hint (or, when the store was down so the user could not
+        be checked, the wall's frame with its timers, which draws the figures once the store is back).
     search : str
         The URL query string (see :func:`parse_options`).
     config : dashboard.app.AppConfig
@@ -565,7 +575,7 @@ def layout(q: Queries, principal: Principal | None, search: str | None, config: 
     """
     opts = parse_options(search, config)
     size_class = SIZES[opts.size][1]
-    if principal is None:
+    if principal is None and not auth.store_unavailable():
         return html.Div(html.Div("请先登录", className="wall-empty"), className=f"wall {size_class}")
     index = SCREENS.index(opts.pinned) if opts.pinned else 0
     now = _now()
@@ -679,7 +689,6 @@ def install(app, q: Queries, config: Any) -> None:
     q : Queries
     config : dashboard.app.AppConfig
     """
-    from dashboard import auth
 
     install_hex3d(app.server, q, config)
 
@@ -712,7 +721,7 @@ def install(app, q: Queries, config: Any) -> None:
     def _refresh(index, _n, options, good):
         principal = auth.current_principal()
         now = _now()
-        if principal is None:
+        if principal is None and not auth.store_unavailable():
             return (no_update,) * 3 + ("登录已失效，请重新登录", "wall-status stale", no_update)
         try:
             index = int(index or 0) % len(SCREENS)

@@ -8,12 +8,23 @@ empty scope and sees nothing.
 
 Roles (:data:`ROLES`)::
 
-    admin        管理员  everything in scope, manages users
+    admin        管理员  records (masked) and exports in scope, manages users, reads the audit log
     leader       领导    aggregates, warnings, work orders, persons of concern in scope
     analyst      分析员  as leader, plus record tables and exports
     officer      社区民警 their 警格 (or unit): records, persons of concern, work orders
     grid_worker  网格员  their grid: records, their work orders; no persons of concern
     display      大屏    aggregates only: no record, no personal data, never unmasked
+
+Unmasking one record (查看明文, :meth:`Principal.may_unmask`) needs the ``unmask`` permission, a record
+the user may read inside their scope, and a stated reason; every unmasking is written to the audit log
+(:mod:`data.store.unmask`). Who may:
+
+* leader, analyst, officer: any record of their scope, persons of concern included;
+* grid worker: records of their own grid only (their scope is the grid), never a person of concern
+  (they may not read that layer at all): they visit and phone these residents;
+* admin: never. The administrator manages accounts and reads the audit log; keeping them away from
+  personal data separates the duties (三员分立: who audits does not also read what is audited);
+* display (大屏): never, and no record at all.
 
 Masking (:func:`mask_value`): ID numbers keep the first 6 and last 4 characters (``320602********1234``),
 phones the first 3 and last 4 (``138****5678``), names the first character (``张*``; two-character names
@@ -42,13 +53,13 @@ ROLES: dict[str, str] = {
 
 #: Permissions per role. ``records``: record-level tables (masked); ``concern``: persons of concern
 #: (关注人员); ``unmask``: may unmask one record with a stated reason (audited); ``export``: CSV/Excel;
-#: ``work_orders``: act on work orders; ``users``: manage users.
+#: ``work_orders``: act on work orders; ``users``: manage users; ``audit``: read the audit log.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"records", "export", "work_orders", "users", "aggregates"}),
+    "admin": frozenset({"records", "export", "work_orders", "users", "audit", "aggregates"}),
     "leader": frozenset({"records", "concern", "unmask", "export", "work_orders", "aggregates"}),
     "analyst": frozenset({"records", "concern", "unmask", "export", "aggregates"}),
     "officer": frozenset({"records", "concern", "unmask", "export", "work_orders", "aggregates"}),
-    "grid_worker": frozenset({"records", "work_orders", "aggregates"}),
+    "grid_worker": frozenset({"records", "unmask", "work_orders", "aggregates"}),
     "display": frozenset({"aggregates"}),
 }
 
@@ -104,6 +115,10 @@ class Principal:
             return self.can("concern")
         return True
 
+    def may_unmask(self, layer: str) -> bool:
+        """True when the user may unmask a record of ``layer`` (one with personal data) in their scope."""
+        return self.can("unmask") and self.may_read_layer(layer) and bool(masked_columns(layer))
+
 
 # ---------------------------------------------------------------------- masking
 _KEEP = {"id_number": (6, 4), "phone": (3, 4)}
@@ -140,10 +155,21 @@ def mask_value(value: object, kind: str) -> object:
     return text[:head] + "*" * (len(text) - head - tail) + text[len(text) - tail :]
 
 
+def mask_text(text: object) -> object:
+    """Free text with every ID number and mobile number in it masked (``320602********1234``)."""
+    if not isinstance(text, str):
+        return text
+    text = ID_NUMBER_PATTERN.sub(lambda m: str(mask_value(m.group(0), "id_number")), text)
+    return PHONE_PATTERN.sub(lambda m: str(mask_value(m.group(0), "phone")), text)
+
+
 def mask_frame(
     frame: pd.DataFrame, layer: str | None = None, columns: dict[str, str] | None = None
 ) -> pd.DataFrame:
     """A copy of ``frame`` with every personal column of ``layer`` masked (see :func:`mask_value`).
+
+    Every other text column has the ID numbers and mobile numbers written into it masked
+    (:func:`mask_text`): free text such as a work order's summary (事由) may quote them.
 
     Parameters
     ----------
@@ -163,6 +189,13 @@ def mask_frame(
     for col, kind in kinds.items():
         if col in out.columns:
             out[col] = [mask_value(v, kind) for v in out[col]]
+    for col in out.columns:
+        values = out[col]
+        if col in kinds or not pd.api.types.is_string_dtype(values):
+            continue
+        text = values.map(lambda v: isinstance(v, str))
+        if text.any() and values[text].str.contains(_ANY_PERSONAL, regex=True).any():
+            out[col] = values.map(mask_text)
     return out
 
 
@@ -171,6 +204,7 @@ ID_NUMBER_PATTERN = re.compile(
     r"(?<![0-9])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[0-9Xx](?![0-9])"
 )
 PHONE_PATTERN = re.compile(r"(?<![0-9])1[3-9]\d{9}(?![0-9])")
+_ANY_PERSONAL = re.compile(f"{ID_NUMBER_PATTERN.pattern}|{PHONE_PATTERN.pattern}")
 
 
 def find_personal_data(text: str) -> list[str]:

@@ -28,3 +28,19 @@ PORT = int(os.environ.get("ONEMAP_PORT", "8050"))
 TILE_URL = os.environ.get("ONEMAP_TILE_URL", "")
 #: Seconds each screen stays on the video wall.
 WALL_INTERVAL_S = float(os.environ.get("ONEMAP_WALL_INTERVAL_S", "30"))
+#: IANA time zone of the store's times (e.g. ``Asia/Shanghai``): "now" for work-order deadlines, overdue
+#: sweeps and traces, and the zone a deadline sent with an offset is converted to. Empty: the server's own.
+TIMEZONE = os.environ.get("ONEMAP_TIMEZONE", "")
+
+#: Trusted-header single sign-on (统一身份认证) behind a reverse proxy, off by default: the request header
+#: naming the logged-in user (e.g. ``X-Remote-User``), honoured only from the proxies below; the user must
+#: exist and be enabled in the local users table (its role and unit come from there).
+SSO_HEADER = os.environ.get("ONEMAP_SSO_HEADER", "")
+#: Addresses or networks (comma-separated, e.g. ``10.0.0.5,10.1.0.0/24``) of the reverse proxies allowed
+#: to set :data:`SSO_HEADER` (and ``X-Forwarded-For`` for the audit log's client address).
+SSO_TRUSTED_PROXIES = tuple(
+    p.strip() for p in os.environ.get("ONEMAP_SSO_TRUSTED_PROXIES", "").split(",") if p.strip()
+)
+#: Most records one user may unmask (查看明文) per hour; more answer "too many" (bulk reading is not
+#: what unmasking one record is for).
+UNMASK_PER_HOUR = int(os.environ.get("ONEMAP_UNMASK_PER_HOUR", "60"))

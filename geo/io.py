@@ -31,7 +31,8 @@ holds the first of these that applies, ``rules`` all of them):
 ``bad_value``
     a value outside the layer's code list, or an unparseable number or boolean (取值错误).
 ``bad_date``
-    an unparseable date, before 1900 or more than one day in the future (日期错误).
+    an unparseable date, before 1900 or more than one day in the future (deadlines and expiry dates:
+    from 2200 on) (日期错误).
 ``duplicate_key``
     the layer's key repeats a key of an earlier accepted row (编码重复).
 """
@@ -91,6 +92,8 @@ _DBF_SUFFIXES = (".shp", ".dbf")
 _DEFAULT_CRS = "EPSG:4326"
 _DATETIME_DTYPE = "datetime64[ns]"
 _MIN_DATE = pd.Timestamp("1900-01-01")
+# later dates do not fit the nanosecond datetimes of the layers (pandas ends in 2262): typos, e.g. 2263
+_MAX_DATE = pd.Timestamp("2200-01-01")
 _DBF_SAMPLE_BYTES = 4 << 20
 
 # Header names (normalised: no white space, lower case) recognised as longitude / latitude columns
@@ -1264,20 +1267,18 @@ def _convert_text(col: Column, text: pd.Series, label: str, probs: _Problems, no
 
 def _convert_dates(col: Column, text: pd.Series, label: str, probs: _Problems) -> pd.Series:
     """Parse dates/datetimes; flag unparseable, pre-1900 and (unless the column is ``future_ok``) future
-    (> now + 1 day) values."""
+    (> now + 1 day) values; a ``future_ok`` date still has to lie before 2200."""
     present = text.notna().to_numpy()
     parsed = parse_datetimes(text)
     unparseable = present & parsed.isna().to_numpy()
     too_early = (parsed < _MIN_DATE).to_numpy()
     # deadlines and expiry dates lie ahead by nature; other dates more than a day ahead are typos
-    future = (
-        np.zeros(len(parsed), bool)
-        if col.future_ok
-        else (parsed > pd.Timestamp.now() + pd.Timedelta(days=1)).to_numpy()
-    )
+    latest = _MAX_DATE if col.future_ok else pd.Timestamp.now() + pd.Timedelta(days=1)
+    future = (parsed > latest).to_numpy()
     probs.add("bad_date", unparseable, f"bad_date: {label} 日期无法解析 unparseable date " + _quoted(text))
     probs.add("bad_date", too_early, f"bad_date: {label} 早于1900年 before 1900 " + _quoted(text))
-    probs.add("bad_date", future, f"bad_date: {label} 晚于当前时间 in the future " + _quoted(text))
+    late = "晚于2200年 after 2200" if col.future_ok else "晚于当前时间 in the future"
+    probs.add("bad_date", future, f"bad_date: {label} {late} " + _quoted(text))
     parsed = parsed.mask(too_early | future)
     out = parsed.astype(_DATETIME_DTYPE)
     if col.dtype == "date":

@@ -456,7 +456,11 @@ def _serve(folder: Path, host: str | None, port: int | None, wall: bool) -> None
 
     store = _open_store(folder)
     config = AppConfig(
-        tile_url=settings.TILE_URL or None, data_dir=folder, wall_interval_s=settings.WALL_INTERVAL_S
+        tile_url=settings.TILE_URL or None,
+        data_dir=folder,
+        wall_interval_s=settings.WALL_INTERVAL_S,
+        sso_header=settings.SSO_HEADER,
+        trusted_proxies=settings.SSO_TRUSTED_PROXIES,
     )
     app = create_app(store, config)
     h, p = host or settings.HOST, port or settings.PORT

@@ -4,11 +4,11 @@ list with drill to the record and its trace (全过程留痕)."""
 from __future__ import annotations
 
 import pandas as pd
-from dash import Input, Output, dcc, html
+from dash import Input, Output, html
 
 from dashboard.components import card, cards, data_table, drill_table, graph, section
 from dashboard.queries import LEVEL_NAMES
-from data.access import mask_frame
+from data.access import mask_frame, mask_text
 from layers.figures import status_donut
 
 TITLE = "预警推送"
@@ -113,7 +113,7 @@ def register(app, q, config) -> None:
             [
                 html.H4(f"工单 {order_id} 流转记录（{order['state']}，版本 {order['version']}）"),
                 drill_table(
-                    events.assign(at=events["at"].astype(str)),
+                    mask_frame(events.assign(at=events["at"].astype(str))),
                     {
                         "at": "时间",
                         "from_state": "原状态",
@@ -123,6 +123,6 @@ def register(app, q, config) -> None:
                     },
                     table_id="trace-table",
                 ),
-                dcc.Markdown(f"摘要：{order.get('summary') or ''}"),
+                html.P(f"摘要：{mask_text(order.get('summary')) or ''}"),
             ]
         )

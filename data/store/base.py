@@ -47,6 +47,7 @@ __all__ = [
     "Store",
     "StoreError",
     "UnknownUnitError",
+    "is_unavailable",
 ]
 
 #: Unit levels of both hierarchies, each a column of ``grid_units``.
@@ -88,6 +89,27 @@ class StaleVersionError(StoreError):
             f"version {actual} in state {state}); reload it and try again (请刷新后重试)"
         )
         self.order_id, self.expected, self.actual, self.state = order_id, expected, actual, state
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot be reached or is busy for now (数据暂不可用).
+
+    The server stopped or restarting, a connection cut under a query, no free connection in the pool, a
+    locked SQLite file: asking again later may succeed, so callers show a "try again" message (and the
+    API answers ``503``) instead of failing with an internal error. Bugs (SQL errors, constraint
+    violations, bad values) are not such errors.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    bool
+    """
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError)
 
 
 @dataclass
@@ -1254,7 +1276,7 @@ class Store:
         return self.load_arrow(layer, [frame_to_arrow(frame, layer)], replace=replace, source=source)
 
     def _merge_work_orders(self, conn, batches, source) -> int:
-        from data.store.workflow import IMPORT_ACTOR, insert_orders
+        from data.store.workflow import IMPORT_ACTOR, insert_orders, now
 
         frames = []
         for batch in batches:
@@ -1265,7 +1287,7 @@ class Store:
         df = pd.concat(frames, ignore_index=True)
         rows = _records(df)
         note = f"导入 imported from {source}" if source else "导入 imported"
-        return len(insert_orders(self, conn, rows, IMPORT_ACTOR, note, dt.datetime.now()))
+        return len(insert_orders(self, conn, rows, IMPORT_ACTOR, note, now()))
 
     def refresh(self) -> dict[str, float]:
         """Rebuild everything derived from the layers (see :func:`data.store.derived.refresh`).

@@ -3,6 +3,8 @@
 :func:`throwaway_postgis` runs ``initdb`` into a temporary folder, starts ``postgres`` on a free
 loopback port with its socket under ``/tmp``, creates a database with the ``postgis`` extension, yields
 its URL and removes everything on exit. It never touches a server somebody started by hand.
+:func:`throwaway_server` does the same but yields the :class:`ThrowawayServer` itself, which a fault test
+can stop and start again on the same port (the store going away under a running dashboard).
 
 PostgreSQL refuses to run as root. Under root (as in CI containers) the server runs as the ``postgres``
 system user created by the Debian package, through ``runuser``; otherwise as the current user. Needs the
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ["PostgresUnavailable", "find_pg_bin", "throwaway_postgis"]
+__all__ = ["PostgresUnavailable", "ThrowawayServer", "find_pg_bin", "throwaway_postgis", "throwaway_server"]
 
 
 class PostgresUnavailable(RuntimeError):
@@ -93,11 +95,73 @@ def _run(cmd: list[str], what: str) -> None:
         raise PostgresUnavailable(f"{what} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}")
 
 
+class ThrowawayServer:
+    """A private PostgreSQL + PostGIS server in a temporary folder, which tests may stop and start again.
+
+    Made by :func:`throwaway_server`; :attr:`url` stays valid across :meth:`stop` / :meth:`start` (same
+    folder, same port), so a client can watch the database go away and come back.
+
+    Attributes
+    ----------
+    url : str
+        SQLAlchemy URL of the database with PostGIS.
+    """
+
+    def __init__(self, bin_dir: Path, prefix: list[str], root: Path, port: int, options: str, url: str):
+        self._bin, self._prefix, self._root, self._port, self._options = bin_dir, prefix, root, port, options
+        self.url = url
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is up (``pg_ctl status``)."""
+        cmd = [*self._prefix, str(self._bin / "pg_ctl"), "-D", str(self._root / "data"), "status"]
+        return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+
+    def start(self) -> None:
+        """Start the server and wait until it takes connections."""
+        _run(
+            [
+                *self._prefix,
+                str(self._bin / "pg_ctl"),
+                "-D",
+                str(self._root / "data"),
+                "-l",
+                str(self._root / "server.log"),
+                "-o",
+                self._options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            "pg_ctl start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (sessions ended, open transactions rolled back) or ``immediate``
+        (every process killed at once, crash recovery on the next start)."""
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"pg_ctl stop mode {mode!r}: smart, fast or immediate")
+        _run(
+            [
+                *self._prefix,
+                str(self._bin / "pg_ctl"),
+                "-D",
+                str(self._root / "data"),
+                "-m",
+                mode,
+                "-w",
+                "stop",
+            ],
+            "pg_ctl stop",
+        )
+
+
 @contextlib.contextmanager
-def throwaway_postgis(
+def throwaway_server(
     dbname: str = "onemap", version: str | None = None, settings: dict[str, str] | None = None
-) -> Iterator[str]:
-    """Start a private PostgreSQL server with PostGIS; yield the database URL; stop and delete it.
+) -> Iterator[ThrowawayServer]:
+    """Start a private PostgreSQL server with PostGIS; yield it; stop it and delete its folder.
 
     Parameters
     ----------
@@ -110,8 +174,8 @@ def throwaway_postgis(
 
     Yields
     ------
-    str
-        A SQLAlchemy URL ``postgresql+psycopg://postgres@127.0.0.1:<port>/<dbname>``.
+    ThrowawayServer
+        Its ``url`` is ``postgresql+psycopg://postgres@127.0.0.1:<port>/<dbname>``.
     """
     bin_dir = find_pg_bin(version)
     if not _postgis_installed(bin_dir):
@@ -121,7 +185,7 @@ def throwaway_postgis(
         )
     prefix, owner = _runner()
     root = Path(tempfile.mkdtemp(prefix="onemap-pg-", dir="/tmp"))
-    data, sock, log = root / "data", root / "sock", root / "server.log"
+    data, sock = root / "data", root / "sock"
     sock.mkdir()
     if owner:
         for path in (root, sock):
@@ -135,7 +199,9 @@ def throwaway_postgis(
         "max_connections": "60",
         **(settings or {}),
     }
-    started = False
+    options = f"-p {port} -k {sock} " + " ".join(f"-c {k}={v}" for k, v in opts.items())
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/{dbname}"
+    server = ThrowawayServer(bin_dir, prefix, root, port, options, url)
     try:
         _run(
             [
@@ -154,45 +220,43 @@ def throwaway_postgis(
             ],
             "initdb",
         )
-        options = f"-p {port} -k {sock} " + " ".join(f"-c {k}={v}" for k, v in opts.items())
-        _run(
-            [
-                *prefix,
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            "pg_ctl start",
-        )
-        started = True
+        server.start()
         admin = sa.create_engine(
             f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT"
         )
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{dbname}"')
         admin.dispose()
-        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/{dbname}"
         eng = sa.create_engine(url)
         with eng.begin() as conn:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
         eng.dispose()
-        yield url
+        yield server
     finally:
-        if started:
-            subprocess.run(
-                [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True,
-                check=False,
-            )
+        if server.running:
+            with contextlib.suppress(PostgresUnavailable):
+                server.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_postgis(
+    dbname: str = "onemap", version: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start a private PostgreSQL server with PostGIS; yield the database URL; stop and delete it.
+
+    Parameters
+    ----------
+    dbname, version, settings
+        As for :func:`throwaway_server`.
+
+    Yields
+    ------
+    str
+        A SQLAlchemy URL ``postgresql+psycopg://postgres@127.0.0.1:<port>/<dbname>``.
+    """
+    with throwaway_server(dbname, version, settings) as server:
+        yield server.url
 
 
 def create_database(url: str, name: str, template: str | None = None) -> str:

@@ -8,12 +8,17 @@ States (:data:`data.schema.WORK_ORDER_STATES`)::
     any open state ─deadline passed (sweep)─▶ 超期 overdue ─▶ signed / handling / fed back / escalated
     any open state ─escalate─▶ 升级 escalated to the station ─▶ signed / handling / fed back / closed
 
+    a report (上报): 已反馈 under review ─reject (驳回)─▶ 处置中 back with the worker ─resubmit─▶ 已反馈
+
 Only the moves in :data:`TRANSITIONS` succeed; any other raises :class:`TransitionError` naming the order,
 both states and the allowed moves. Every move is one transaction that updates the order (bumping its
 ``version``) and appends one row to ``work_order_events`` (actor, time, note), so an interrupted write
 leaves nothing half-done. Two people moving the same order at once: the order's ``version`` decides, one
 wins and the other gets :class:`~data.store.base.StaleVersionError` (reload). Repeating the same move by
-the same actor (a retried request) is not an error and changes nothing.
+the same actor (a retried request) is not an error and changes nothing. Creating an order with a client's
+idempotency ``key`` (:func:`dispatch`, :func:`submit_report`) is as safe to retry: the key, scoped to its
+user, is the order's ``source_id`` under the unique ``(kind, source_id)`` constraint, so a retry returns the
+order created first and the same key with a different request raises :class:`IdempotencyConflict`.
 
 Kinds (:data:`data.schema.WORK_ORDER_KINDS`): 预警推送 a pushed warning (:func:`push_warnings`), 派单 an
 officer's instruction to a grid worker (:func:`dispatch`), 上报审核 a grid worker's report that enters the
@@ -26,7 +31,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+import zoneinfo
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -73,6 +79,9 @@ DEFAULT_DEADLINE_HOURS: dict[str, float] = {"高": 4, "中": 24, "低": 72}
 
 #: Layers a grid worker's report (上报) may add a record to, once approved.
 REPORT_LAYERS = ("hazards", "disputes", "visits", "addresses", "population")
+#: States from which a report back with its worker (rejected or sent back, maybe overdue since) may be
+#: corrected and resubmitted for review (:func:`resubmit_report`).
+RESUBMIT_FROM = (HANDLING, OVERDUE)
 
 SYSTEM_ACTOR = "system"
 IMPORT_ACTOR = "import"
@@ -93,9 +102,40 @@ class TransitionError(StoreError):
         self.order_id, self.current, self.to_state, self.allowed = order_id, current, to_state, allowed
 
 
+class IdempotencyConflict(StoreError):
+    """An idempotency key used again for a different request (the message names the order and fields)."""
+
+    def __init__(self, key: str, order_id: str, fields: Sequence[str]) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was used for work order {order_id} with a different "
+            f"{', '.join(fields)}; use a new key for a new order"
+        )
+        self.key, self.order_id, self.fields = key, order_id, list(fields)
+
+
+def time_zone() -> zoneinfo.ZoneInfo | None:
+    """The zone of the store's naive times (``settings.TIMEZONE``); ``None``: the server's local zone."""
+    name = settings.TIMEZONE
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"ONEMAP_TIMEZONE={name!r} is not a known IANA time zone (e.g. Asia/Shanghai)"
+        ) from None
+
+
 def now() -> dt.datetime:
-    """The current naive local time, to the second (the store keeps seconds)."""
-    return dt.datetime.now().replace(microsecond=0)
+    """The current naive time in :func:`time_zone`, to the second (the store keeps seconds)."""
+    return dt.datetime.now(time_zone()).replace(tzinfo=None, microsecond=0)
+
+
+def to_store_time(value: dt.datetime) -> dt.datetime:
+    """A time as the store keeps it: naive, in :func:`time_zone` (an aware time is converted)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(time_zone()).replace(tzinfo=None)
+    return value
 
 
 def deadline_hours() -> dict[str, float]:
@@ -467,37 +507,78 @@ def _new_order(
     at: dt.datetime,
     deadline: Any = None,
     note: str = "",
+    *,
+    key: str | None = None,
+    differs: Callable[[dict[str, Any]], list[str]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """Create one order; with an idempotency ``key``, return the order created first under it instead.
+
+    ``differs(order)`` names the fields in which a first order differs from this request (empty: a retry).
+    """
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
     if not summary:
         raise ValueError("a work order needs a summary (事由)")
+    source_id = idempotency_source(actor, key) if key is not None else None
     with store.begin() as conn:
         gu = T.grid_units
         if conn.execute(sa.select(gu.c.grid_code).where(gu.c.grid_code == grid_code)).first() is None:
             raise NotFoundError(f"unknown grid {grid_code!r}")
-        district, worker, officer = _assignees(store, conn, [grid_code])[grid_code]
-        prefix = {KIND_DISPATCH: "PD", KIND_REPORT: "SB"}.get(kind, "WO")
-        row = {
-            "order_id": _new_id(prefix, at),
-            "kind": kind,
-            "grid_code": grid_code,
-            "district_code": district,
-            "state": state,
-            "severity": severity,
-            "created_at": at,
-            "deadline": pd.Timestamp(deadline).to_pydatetime()
-            if deadline is not None
-            else deadline_for(severity, at),
-            "summary": summary,
-            "worker_id": worker,
-            "officer_id": officer,
-            "created_by": actor,
-            **extra,
-        }
-        insert_orders(store, conn, [row], actor, note or summary, at)
-    return store.work_order(row["order_id"])
+        first = _order_by_source(conn, kind, source_id) if source_id else None
+        if first is None:
+            district, worker, officer = _assignees(store, conn, [grid_code])[grid_code]
+            prefix = {KIND_DISPATCH: "PD", KIND_REPORT: "SB"}.get(kind, "WO")
+            row = {
+                "order_id": _new_id(prefix, at),
+                "kind": kind,
+                "source_id": source_id,
+                "grid_code": grid_code,
+                "district_code": district,
+                "state": state,
+                "severity": severity,
+                "created_at": at,
+                "deadline": pd.Timestamp(deadline).to_pydatetime()
+                if deadline is not None
+                else deadline_for(severity, at),
+                "summary": summary,
+                "worker_id": worker,
+                "officer_id": officer,
+                "created_by": actor,
+                **extra,
+            }
+            if not insert_orders(store, conn, [row], actor, note or summary, at):
+                # a concurrent request with the same key committed first (PostgreSQL waits for it on the
+                # unique index, then skips the row); this statement sees its order
+                first = _order_by_source(conn, kind, source_id) if source_id else None
+                if first is None:
+                    raise StoreError(f"work order {row['order_id']} was not created (an id collision); retry")
+    if first is None:
+        return {**store.work_order(row["order_id"]), "replayed": False}
+    fields = differs(first) if differs is not None else []
+    if fields:
+        raise IdempotencyConflict(str(key), first["order_id"], fields)
+    return {**store.work_order(first["order_id"]), "replayed": True}
+
+
+def idempotency_source(actor: str, key: str) -> str:
+    """``source_id`` of an order created with a client's idempotency key: the key, scoped to its user."""
+    if not isinstance(key, str) or not key.strip() or len(key) > 200:
+        raise ValueError(
+            f"an idempotency key must be a non-empty string of at most 200 characters, got {key!r}"
+        )
+    return f"{actor}/{key}"
+
+
+def _order_by_source(conn: sa.Connection, kind: str, source_id: str) -> dict[str, Any] | None:
+    wo = T.work_orders
+    row = conn.execute(sa.select(wo).where(wo.c.kind == kind, wo.c.source_id == source_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _changed(first: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Names of the fields whose value in the first order differs from the retried request."""
+    return [name for name, value in wanted.items() if first.get(name) != value]
 
 
 def dispatch(
@@ -508,6 +589,7 @@ def dispatch(
     *,
     severity: str = "中",
     deadline: Any = None,
+    key: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """An officer's instruction to a grid's worker (派单), waiting to be signed (待签收).
@@ -525,15 +607,41 @@ def dispatch(
         低, 中 or 高 (sets the default deadline).
     deadline : datetime-like, optional
         Explicit deadline.
+    key : str, optional
+        The client's idempotency key (e.g. a UUID the app made for this order). A retry with the same
+        key by the same actor creates nothing and returns the first order; the same key with a different
+        grid, summary, severity or deadline raises :class:`IdempotencyConflict`.
     now : datetime, optional
 
     Returns
     -------
     dict
-        The new order.
+        The order, with ``replayed`` True when it was created by an earlier request with ``key``.
     """
     at = now or _now()
-    return _new_order(store, KIND_DISPATCH, grid_code, summary, actor, severity, PENDING, at, deadline)
+    explicit = pd.Timestamp(deadline).to_pydatetime() if deadline is not None else None
+
+    def differs(first: dict[str, Any]) -> list[str]:
+        out = _changed(first, {"grid_code": grid_code, "summary": summary, "severity": severity})
+        # without an explicit deadline the first order's is the default from its own creation time
+        want = explicit if explicit is not None else deadline_for(severity, first["created_at"])
+        if pd.Timestamp(first["deadline"]) != pd.Timestamp(want):
+            out.append("deadline")
+        return out
+
+    return _new_order(
+        store,
+        KIND_DISPATCH,
+        grid_code,
+        summary,
+        actor,
+        severity,
+        PENDING,
+        at,
+        explicit,
+        key=key,
+        differs=differs,
+    )
 
 
 def _report_frame(layer: str, record: dict[str, Any], grid_code: str, at: dt.datetime) -> pd.DataFrame:
@@ -567,6 +675,16 @@ def _report_frame(layer: str, record: dict[str, Any], grid_code: str, at: dt.dat
     return frame
 
 
+def _report_record(layer: str, record: dict[str, Any], grid_code: str, at: dt.datetime) -> dict[str, Any]:
+    """The validated record as the order's payload keeps it (JSON-native values)."""
+    row = _report_frame(layer, record, grid_code, at).iloc[0].to_dict()
+    return json.loads(json.dumps(row, ensure_ascii=False, default=str))
+
+
+def _payload(layer: str, record: dict[str, Any], **more: Any) -> str:
+    return json.dumps({"layer": layer, "record": record, **more}, ensure_ascii=False)
+
+
 def submit_report(
     store: Store,
     grid_code: str,
@@ -576,6 +694,7 @@ def submit_report(
     *,
     summary: str | None = None,
     severity: str = "中",
+    key: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """A grid worker's report (上报) of a new record, waiting for the officer's review (已反馈).
@@ -595,19 +714,47 @@ def submit_report(
         The grid worker.
     summary : str, optional
     severity : str
+    key : str, optional
+        The client's idempotency key. A retry with the same key by the same actor creates nothing and
+        returns the first order (even after a resubmission changed its record); the same key with a
+        different grid, layer, record, summary or severity raises :class:`IdempotencyConflict`.
     now : datetime, optional
 
     Returns
     -------
     dict
-        The new order (kind 上报审核).
+        The order (kind 上报审核), with ``replayed`` True when created by an earlier request with ``key``.
     """
     at = now or _now()
-    frame = _report_frame(layer, record, grid_code, at)
-    payload = json.dumps({"layer": layer, "record": frame.iloc[0].to_dict()}, ensure_ascii=False, default=str)
+    rec = _report_record(layer, record, grid_code, at)
     text = summary or f"上报{LAYERS[layer].zh}待审核"
+    generated_key = LAYERS[layer].key not in record
+
+    def differs(first: dict[str, Any]) -> list[str]:
+        out = _changed(first, {"grid_code": grid_code, "summary": text, "severity": severity})
+        held = json.loads(first["payload"] or "{}")
+        if held.get("layer") != layer:
+            return [*out, "layer"]
+        submitted = dict(held.get("submitted", held.get("record", {})))
+        mine = dict(rec)
+        if generated_key:  # the first request's key was generated, as this one's was
+            submitted.pop(LAYERS[layer].key, None)
+            mine.pop(LAYERS[layer].key, None)
+        return out + (["record"] if submitted != mine else [])
+
     return _new_order(
-        store, KIND_REPORT, grid_code, text, actor, severity, FED_BACK, at, payload=payload, note=text
+        store,
+        KIND_REPORT,
+        grid_code,
+        text,
+        actor,
+        severity,
+        FED_BACK,
+        at,
+        payload=_payload(layer, rec),
+        note=text,
+        key=key,
+        differs=differs,
     )
 
 
@@ -703,7 +850,28 @@ def resubmit_report(
     note: str = "",
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Send a corrected report back for review (处置中 → 已反馈) with its new record.
+    """Send a corrected report back for review (补正后重新上报): 处置中 (or 超期 since) → 已反馈.
+
+    For a report an officer rejected (驳回, not for good) or sent back (退回). The record is validated as
+    :func:`submit_report` validates it and replaces the one under review (send all of it); it keeps the
+    first record's key unless it names one. The trace row names the fields that changed (names only: the
+    values may be personal data); the payload keeps the record first submitted (``submitted``), so that a
+    retried creation is still recognised. Repeating the same resubmission is not an error and changes
+    nothing; a different record while the report is under review raises :class:`TransitionError`.
+
+    Parameters
+    ----------
+    store : Store
+    order_id : str
+    record : dict
+        The corrected record, as for :func:`submit_report`.
+    actor : str
+        The grid worker.
+    expected_version : int, optional
+        The ``version`` the caller read (optimistic locking).
+    note : str
+        What was corrected; the changed fields are appended.
+    now : datetime, optional
 
     Returns
     -------
@@ -711,23 +879,40 @@ def resubmit_report(
         The order after the move.
     """
     at = now or _now()
+    wo = T.work_orders
     with store.begin() as conn:
-        holder: dict[str, Any] = {}
-
-        def check(row):
-            layer, _ = _report_of(row)
-            frame = _report_frame(layer, record, row["grid_code"], at)
-            holder["payload"] = json.dumps(
-                {"layer": layer, "record": frame.iloc[0].to_dict()}, ensure_ascii=False, default=str
+        row = (
+            conn.execute(sa.select(wo).where(wo.c.order_id == order_id).with_for_update()).mappings().first()
+        )
+        if row is None:
+            raise NotFoundError(f"no work order {order_id!r}")
+        if row["kind"] != KIND_REPORT or not row["payload"]:
+            raise TransitionError(order_id, row["state"], FED_BACK, f"a {row['kind']} order is not a report")
+        held = json.loads(row["payload"])
+        layer, old = held["layer"], held["record"]
+        key = LAYERS[layer].key
+        new = _report_record(layer, {key: old.get(key), **record}, row["grid_code"], at)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if row["state"] == FED_BACK and changed:
+            if expected_version is not None and int(expected_version) != row["version"]:
+                raise StaleVersionError(order_id, expected_version, row["version"], FED_BACK)
+            raise TransitionError(
+                order_id, FED_BACK, FED_BACK, "under review already: resubmit only after a rejection (驳回)"
             )
 
-        wo = T.work_orders
-        order = _transition(
-            conn, order_id, FED_BACK, actor, note or "补正后重新上报", expected_version, at, check=check
-        )
-        if "payload" in holder:
-            conn.execute(sa.update(wo).where(wo.c.order_id == order_id).values(payload=holder["payload"]))
-            order["payload"] = holder["payload"]
+        def check(current: dict[str, Any]) -> None:
+            if current["state"] not in RESUBMIT_FROM:
+                raise TransitionError(
+                    order_id, current["state"], FED_BACK, "resubmit a report that was rejected or sent back"
+                )
+
+        what = f"修改: {', '.join(changed)}" if changed else "未修改"
+        text = f"{note or '补正后重新上报'} ({what})"
+        order = _transition(conn, order_id, FED_BACK, actor, text, expected_version, at, check=check)
+        if order["version"] != row["version"]:  # not a retried resubmission
+            payload = _payload(layer, new, submitted=held.get("submitted", old))
+            conn.execute(sa.update(wo).where(wo.c.order_id == order_id).values(payload=payload))
+            order["payload"] = payload
         return order
 
 

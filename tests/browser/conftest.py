@@ -4,7 +4,8 @@ The server runs in a daemon thread of the test process (werkzeug, port chosen by
 Chromium serves the whole session and every test gets its own context (cookies, storage), so tests do
 not see each other's log-in. Every context has an *offline guard*: any request to another origin is
 aborted and recorded, and the test fails at its end if there was one (the product must work without
-the internet). Console errors and uncaught page errors fail the test too.
+the internet). Console errors, uncaught page errors and Content-Security-Policy violations fail the test
+too.
 
 The tests are skipped when Playwright or ``/usr/bin/chromium`` is missing, unless the environment
 variable ``CI`` is set: then a missing browser is a failure.
@@ -151,6 +152,13 @@ class Watch:
     expected: list[str] = field(default_factory=list)
 
 
+#: Turns every Content-Security-Policy violation of a page into a console error.
+CSP_REPORTER = """
+document.addEventListener('securitypolicyviolation', (e) => console.error(
+  'CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' in ' +
+  (e.sourceFile || document.location.pathname) + ':' + e.lineNumber));
+"""
+
 #: Console messages that are not the product's errors (none so far: add one only with the reason).
 IGNORED_CONSOLE: tuple[str, ...] = ()
 
@@ -173,6 +181,9 @@ def context(browser, live_server):
             route.abort()
 
     ctx.route("**/*", guard)
+    # a Content-Security-Policy violation is only a warning in Chromium's console (or nothing, when the
+    # page catches the EvalError): report each one as an error, so that it fails the test
+    ctx.add_init_script(CSP_REPORTER)
     ctx.watch = watch
     yield ctx
     ctx.close()

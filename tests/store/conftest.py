@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from data.store import load_layers, open_store
-from data.store.testing import PostgresUnavailable, create_database, throwaway_postgis
+from data.store.testing import PostgresUnavailable, create_database, throwaway_server
 
 BACKENDS = ("sqlite", "postgis")
 _counter = itertools.count()
@@ -41,18 +41,33 @@ def store_demo(tiny_demo, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    """URL of the template database on a throwaway PostgreSQL + PostGIS server (session)."""
+@contextlib.contextmanager
+def _postgis(dbname: str):
+    """A throwaway PostgreSQL + PostGIS server; the test is skipped without one (it fails under CI)."""
     stack = contextlib.ExitStack()
     try:
-        url = stack.enter_context(throwaway_postgis(dbname="onemap_empty"))
+        server = stack.enter_context(throwaway_server(dbname=dbname))
     except PostgresUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"PostGIS store tests need PostgreSQL 15 + PostGIS in CI: {exc}")
         pytest.skip(f"PostgreSQL + PostGIS not available: {exc}")
     with stack:
-        yield url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """URL of the template database on a throwaway PostgreSQL + PostGIS server (session)."""
+    with _postgis("onemap_empty") as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def own_pg_server():
+    """A throwaway PostgreSQL + PostGIS server of the test module's own, which its tests may stop and
+    start again (:class:`data.store.testing.ThrowawayServer`); its database ``onemap`` is empty."""
+    with _postgis("onemap") as server:
+        yield server
 
 
 def _pg_template(pg_server, store_demo, loaded: bool) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -276,3 +277,115 @@ def test_audit_log_appends(store):
     page = store.audit_entries(filters={"actor": "u1"})
     assert page.total == 1 and page.frame.reason.iloc[0] == "核查"
     assert page.frame.detail.iloc[0] == '{"k": 1}'
+
+
+# ---------------------------------------------------------------------- idempotent creation, resubmission
+HAZARD = {"hazard_type": "燃气", "level": "一般", "found_at": "2026-10-30", "deadline": "2026-11-30"}
+
+
+def test_a_retried_dispatch_with_the_same_key_returns_the_first_order(store):
+    grid, n = _grid(store), store.count("work_orders")
+    first = wf.dispatch(store, grid, "排查电动车充电", "J000001", key="k-0001", now=T0)
+    # retried an hour later: its default deadline would differ, but the first order's came from its own time
+    again = wf.dispatch(
+        store, grid, "排查电动车充电", "J000001", key="k-0001", now=T0 + dt.timedelta(hours=1)
+    )
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert again["order_id"] == first["order_id"] and again["version"] == 1
+    assert again["source_id"] == "J000001/k-0001"
+    assert store.count("work_orders") == n + 1 and len(store.work_order_events(first["order_id"])) == 1
+    # the key belongs to its user: another officer's same key is another order
+    other = wf.dispatch(store, grid, "排查电动车充电", "J000002", key="k-0001", now=T0)
+    assert not other["replayed"] and other["order_id"] != first["order_id"]
+    # the same key for a different request is refused, naming what differs, and creates nothing
+    with pytest.raises(wf.IdempotencyConflict, match=r"k-0001.*summary, severity, deadline") as err:
+        wf.dispatch(store, grid, "另一件事", "J000001", severity="高", key="k-0001", now=T0)
+    assert err.value.order_id == first["order_id"]
+    with pytest.raises(wf.IdempotencyConflict, match="grid_code"):
+        wf.dispatch(store, _grid(store, 1), "排查电动车充电", "J000001", key="k-0001", now=T0)
+    timed = wf.dispatch(store, grid, "限时", "J000001", deadline="2026-11-03 18:00", key="k-0002", now=T0)
+    assert wf.dispatch(store, grid, "限时", "J000001", deadline="2026-11-03 18:00", key="k-0002")["replayed"]
+    with pytest.raises(wf.IdempotencyConflict, match="deadline"):
+        wf.dispatch(store, grid, "限时", "J000001", deadline="2026-11-04 18:00", key="k-0002")
+    with pytest.raises(wf.IdempotencyConflict, match="deadline"):  # the first had an explicit deadline
+        wf.dispatch(store, grid, "限时", "J000001", key="k-0002", now=T0)
+    assert store.count("work_orders") == n + 3 and timed["deadline"] == dt.datetime(2026, 11, 3, 18)
+    with pytest.raises(ValueError, match="idempotency key"):
+        wf.dispatch(store, grid, "x", "J000001", key=" ")
+
+
+def test_a_retried_report_is_recognised_even_after_it_was_corrected(store):
+    grid, n = _grid(store), store.count("work_orders")
+    first = wf.submit_report(store, grid, "hazards", HAZARD, "W1", key="r-0001", now=T0)
+    again = wf.submit_report(
+        store, grid, "hazards", HAZARD, "W1", key="r-0001", now=T0 + dt.timedelta(days=1)
+    )
+    assert again["replayed"] and again["order_id"] == first["order_id"]
+    assert store.count("work_orders") == n + 1
+    with pytest.raises(wf.IdempotencyConflict, match="record"):
+        wf.submit_report(store, grid, "hazards", {**HAZARD, "level": "重大"}, "W1", key="r-0001")
+    dispute = {"dispute_type": "邻里", "status": "调解中", "level": "一般", "reported_at": "2026-10-30"}
+    with pytest.raises(wf.IdempotencyConflict, match="layer"):
+        wf.submit_report(store, grid, "disputes", dispute, "W1", key="r-0001")
+    back = wf.reject_report(store, first["order_id"], "J000001", "等级有误", 1, now=T0)
+    wf.resubmit_report(store, first["order_id"], {**HAZARD, "level": "较大"}, "W1", back["version"], now=T0)
+    late = wf.submit_report(store, grid, "hazards", HAZARD, "W1", key="r-0001", now=T0)
+    assert late["replayed"] and late["state"] == "已反馈" and store.count("work_orders") == n + 1
+
+
+def test_a_rejected_report_is_corrected_and_resubmitted_with_its_trace(store):
+    order = wf.submit_report(store, _grid(store), "hazards", HAZARD, "W1", now=T0)
+    oid, hazard_id = order["order_id"], json.loads(order["payload"])["record"]["hazard_id"]
+    with pytest.raises(TransitionError, match="under review already"):  # not rejected yet
+        wf.resubmit_report(store, oid, {**HAZARD, "level": "重大"}, "W1", 1, now=T0)
+    back = wf.reject_report(store, oid, "J000001", "等级有误", 1, now=T0)
+    with pytest.raises(ValueError, match="level='巨大'"):
+        wf.resubmit_report(store, oid, {**HAZARD, "level": "巨大"}, "W1", back["version"], now=T0)
+    with pytest.raises(StaleVersionError):
+        wf.resubmit_report(store, oid, {**HAZARD, "level": "重大"}, "W1", 1, now=T0)
+    again = wf.resubmit_report(store, oid, {**HAZARD, "level": "重大"}, "W1", back["version"], now=T0)
+    assert (again["state"], again["version"]) == ("已反馈", 3)
+    held = json.loads(again["payload"])
+    assert held["record"]["level"] == "重大" and held["record"]["hazard_id"] == hazard_id
+    assert held["submitted"]["level"] == "一般"
+    events = store.work_order_events(oid)
+    assert list(events.to_state) == ["已反馈", "处置中", "已反馈"]
+    assert list(events.actor) == ["W1", "J000001", "W1"]
+    assert events.note.iloc[-1] == "补正后重新上报 (修改: level)"
+    # the same resubmission again (a retry) changes nothing; a different record under review is refused
+    same = wf.resubmit_report(store, oid, {**HAZARD, "level": "重大"}, "W1", back["version"], now=T0)
+    assert same["version"] == 3 and len(store.work_order_events(oid)) == 3
+    with pytest.raises(TransitionError, match="under review already"):
+        wf.resubmit_report(store, oid, {**HAZARD, "level": "较大"}, "W1", 3, now=T0)
+    # rejected again, then overdue: still the worker's to correct; approval takes the corrected record
+    wf.reject_report(store, oid, "J000001", "照片不清楚", 3, now=T0)
+    assert wf.sweep_overdue(store, now=T0 + dt.timedelta(days=30)) >= 1
+    late = wf.resubmit_report(store, oid, {**HAZARD, "level": "较大"}, "W1", 5, note="补拍照片", now=T0)
+    assert (
+        late["state"] == "已反馈" and store.work_order_events(oid).note.iloc[-1] == "补拍照片 (修改: level)"
+    )
+    n = store.count("hazards")
+    wf.approve_report(store, oid, "J000001", expected_version=6, now=T0)
+    assert store.read("hazards", filters={"hazard_id": hazard_id}).level.tolist() == ["较大"]
+    assert store.count("hazards") == n + 1
+    # a report rejected for good, and an order that is no report, cannot be resubmitted
+    final = wf.submit_report(store, _grid(store), "hazards", HAZARD, "W1", now=T0)
+    wf.reject_report(store, final["order_id"], "J000001", "重复上报", 1, final=True, now=T0)
+    with pytest.raises(TransitionError, match="已办结 to 已反馈"):
+        wf.resubmit_report(store, final["order_id"], HAZARD, "W1", 2, now=T0)
+    with pytest.raises(TransitionError, match="not a report"):
+        wf.resubmit_report(store, _order(store)["order_id"], HAZARD, "W1", 1, now=T0)
+
+
+def test_now_and_deadlines_follow_the_configured_time_zone(monkeypatch):
+    utc = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    monkeypatch.setattr(wf.settings, "TIMEZONE", "Pacific/Kiritimati")  # UTC+14, no DST
+    assert abs(wf.now() - (utc + dt.timedelta(hours=14))) < dt.timedelta(seconds=5)
+    aware = dt.datetime(2026, 11, 1, 0, 0, tzinfo=dt.UTC)
+    assert wf.to_store_time(aware) == dt.datetime(2026, 11, 1, 14, 0)
+    assert wf.to_store_time(dt.datetime(2026, 11, 1, 8)) == dt.datetime(2026, 11, 1, 8)
+    monkeypatch.setattr(wf.settings, "TIMEZONE", "Pacific/Pago_Pago")  # UTC-11
+    assert abs(wf.now() - (utc - dt.timedelta(hours=11))) < dt.timedelta(seconds=5)
+    monkeypatch.setattr(wf.settings, "TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ValueError, match="ONEMAP_TIMEZONE='Mars/Olympus' is not a known IANA time zone"):
+        wf.now()

@@ -1,0 +1,119 @@
+"""Unmasking one record and the append-only audit log on both stores; values never become SQL.
+
+The REST route and the dashboard are tested in ``test_api.py`` and ``tests/test_security.py``; here the
+store side: :func:`data.store.unmask.unmask` on SQLite and PostGIS, the database refusing to change or
+delete audit entries whatever SQL is sent, and hostile values bound as values.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from data.access import Principal
+from data.store import tables as T
+from data.store import unmask as um
+from data.store.base import NotFoundError, UnknownUnitError
+
+
+def _grid_and_person(store):
+    grid = store.grids_of()[0]
+    person = store.read("population", filters={"grid_code": grid}, geometry=False).iloc[0]
+    return grid, person
+
+
+def test_unmask_writes_the_audit_entry_and_answers_the_fields(store):
+    grid, person = _grid_and_person(store)
+    worker = Principal("w1", "grid_worker", grid)
+    got = um.unmask(store, worker, "population", person.person_id, "  入户核查  ", address="10.1.2.3")
+    assert got.fields == {"name": person["name"], "phone": person.phone, "id_number": person.id_number}
+    entry = store.audit_entries(filters={"audit_id": got.audit_id}).frame.iloc[0]
+    assert (entry.actor, entry.action, entry.target, entry.reason, entry.address) == (
+        "w1",
+        "unmask",
+        f"population:{person.person_id}",
+        "入户核查",
+        "10.1.2.3",
+    )
+    assert um.recent_unmaskings(store, "w1") == 1 and um.recent_unmaskings(store, "other") == 0
+
+
+@pytest.mark.parametrize(
+    ("role", "layer", "error"),
+    [
+        ("display", "population", um.UnmaskRefused),
+        ("admin", "population", um.UnmaskRefused),
+        ("grid_worker", "persons_of_concern", um.UnmaskRefused),
+        ("analyst", "addresses", um.UnmaskRefused),  # no personal data to unmask
+        ("superuser", "population", um.UnmaskRefused),  # an unknown role: default deny
+    ],
+)
+def test_roles_that_may_not_unmask_are_refused_before_anything_is_read(loaded, role, layer, error):
+    grid, person = _grid_and_person(loaded)
+    with pytest.raises(error, match="may not unmask"):
+        um.unmask(loaded, Principal("x", role, grid), layer, person.person_id, "核查身份信息")
+
+
+def test_out_of_scope_unknown_or_hostile_records_and_bad_reasons_write_nothing(store):
+    grid, person = _grid_and_person(store)
+    other = store.grids_of()[-1]
+    leader = Principal("l1", "leader", grid[:6])
+    cases = [
+        (Principal("w", "grid_worker", other), person.person_id, "核查身份信息", NotFoundError),
+        (Principal("w", "grid_worker", "' OR 1=1 --"), person.person_id, "核查身份信息", NotFoundError),
+        (Principal("w", "grid_worker", None), person.person_id, "核查身份信息", um.UnmaskRefused),
+        (leader, "' OR '1'='1", "核查身份信息", NotFoundError),
+        (leader, "P%", "核查身份信息", NotFoundError),
+        (leader, person.person_id, "看看", um.ReasonError),
+        (leader, person.person_id, "   \t  ", um.ReasonError),
+        (leader, person.person_id, "核查\x00身份", um.ReasonError),
+        (leader, person.person_id, None, um.ReasonError),
+        (leader, person.person_id, "长" * (um.MAX_REASON + 1), um.ReasonError),
+    ]
+    for who, record, reason, error in cases:
+        with pytest.raises(error):
+            um.unmask(store, who, "population", record, reason)
+    # narrowed to a unit the record is not in: not found either
+    with pytest.raises(NotFoundError):
+        um.unmask(store, leader, "population", person.person_id, "核查身份信息", unit=other)
+    assert store.audit_entries().total == 0
+
+
+@pytest.mark.parametrize("table", T.APPEND_ONLY)
+def test_append_only_tables_refuse_update_delete_and_truncate_in_the_database(store, table):
+    from data.store import workflow as wf
+
+    store.append_audit("someone", "unmask", "population:P1", reason="核查身份信息")
+    wf.dispatch(store, store.grids_of()[0], "核查出租屋", "J-leader")
+    tbl = T.table(table)
+    before = store.records(table, page_size=1000).frame
+    assert len(before) >= 1
+    statements = [
+        sa.update(tbl).values(actor="nobody"),
+        sa.delete(tbl),
+        sa.text(f"UPDATE {table} SET actor = 'nobody'"),
+        sa.text(f"DELETE FROM {table}"),
+    ]
+    if store.backend == "postgis":
+        statements.append(sa.text(f"TRUNCATE {table}"))
+    for stmt in statements:
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.begin() as conn:
+            conn.execute(stmt)
+    after = store.records(table, page_size=1000).frame
+    assert after.equals(before)
+
+
+def test_hostile_values_are_bound_as_values_and_match_nothing(loaded):
+    evil = "' OR 1=1 --"
+    assert loaded.read("population", filters={"person_id": evil}, geometry=False).empty
+    assert loaded.count("population", filters={"name": evil}) == 0
+    assert loaded.records("incidents", scope=[evil, "x'); DROP TABLE incidents; --"]).total == 0
+    assert loaded.audit_entries(filters={"actor": evil}).total == 0
+    for unit in (evil, "320612' OR '1'='1"):
+        with pytest.raises(UnknownUnitError):
+            loaded.records("incidents", unit)
+        with pytest.raises(UnknownUnitError):
+            loaded.grids_of(scope=unit)
+    with pytest.raises(ValueError, match="no column"):
+        loaded.read("population", filters={"1=1 OR person_id": "x"})
+    assert loaded.count("incidents") > 0  # and nothing was dropped
