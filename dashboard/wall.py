@@ -654,7 +654,7 @@ def install_hex3d(server, q: Queries, config: Any) -> None:
     installed pydeck package (no CDN). Both sit behind the log-in guard like every other route."""
     import flask
 
-    from dashboard import auth
+    from dashboard import auth, security
     from layers.hex3d import pydeck_bundle_path
 
     @server.route(HEX3D_ROUTE)
@@ -670,7 +670,7 @@ def install_hex3d(server, q: Queries, config: Any) -> None:
             page = hex3d_page(q, principal, config, height)
         except PermissionError:
             flask.abort(403)
-        response = flask.Response(page, mimetype="text/html")
+        response = flask.Response(security.framed_by_self(page), mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         return response
 
