@@ -186,8 +186,3 @@ def _same(a: Any, b: Any) -> bool:
         return json.dumps(v, sort_keys=True, default=_json_default)
 
     return norm(a) == norm(b)
-
-
-def unchanged(outputs_list: list[list[dict]]) -> list[list[Any]]:
-    """``no_update`` for every pattern output present (a screen sent whole)."""
-    return [[no_update] * len(present) for present in outputs_list]

@@ -280,8 +280,8 @@ def test_the_map_is_updated_in_place_and_the_controls_follow_the_url(admin_page)
     # point over it): the map drills into that county, still the same canvas
     box = page.locator("#map canvas").first.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)  # as a hand does: deck.gl picks on hover, then takes the click
-    page.wait_for_timeout(300)
+    page.mouse.move(x, y, steps=5)  # as a hand does: deck.gl picks on hover, then takes the click
+    page.wait_for_timeout(1500)  # software WebGL: a hover pick waits for the whole frame
     page.mouse.down()
     page.wait_for_timeout(80)
     page.mouse.up()
