@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import geopandas as gpd
+import h3
 import numpy as np
 import pandas as pd
 import shapely.geometry
@@ -18,7 +18,7 @@ from dash import html
 from dashboard.live import block as live_block
 from dashboard.queries import LEVEL_NAMES
 from geo.coverage import patrol_coverage
-from geo.heat import h3_aggregate, kde_surface
+from geo.heat import kde_surface
 from geo.hotspots import h3_hotspots
 from layers import deck
 from layers.basemap import base_layers
@@ -111,7 +111,7 @@ def view_map(
     pts = _incidents(ctx) if INCIDENT_LAYERS.intersection(wanted) else None
     if pts is not None and len(pts):
         if "h3" in wanted:
-            cells = h3_aggregate(pts, resolution=res)
+            cells = q.incident_cells(ctx.code, ctx.start, ctx.end, ctx.categories, scope, res)
             hcls = classify(cells["count"].to_numpy(np.float64), k=5, theme=theme, unit="起")
             out.append(deck.h3_layer(cells, "count", hcls, theme=theme, opacity=0.7))
             tips["h3"] = "{v} 起"
@@ -121,12 +121,12 @@ def view_map(
             out.append(deck.kde_layer(kde_surface(pts, bandwidth_m=bw, cell_m=bw / 4), theme=theme))
             legend.append(html.Div(f"核密度（带宽 {bw:,.0f} 米）", className="legend-title"))
         if "hotspots" in wanted:
-            out_layers, block = _hotspot_layers(ctx, pts, fc, res)
+            out_layers, block = _hotspot_layers(ctx, fc, res)
             out += out_layers
             legend.append(block)
             tips["hotspots"] = "Gi* 等级 {v}（3 为 99% 热点，-3 为 99% 冷点）"
         if "patrol" in wanted:
-            out_layers, block = _patrol_layers(ctx, pts, res)
+            out_layers, block = _patrol_layers(ctx, res)
             out += out_layers
             legend.append(block)
             tips["patrol"] = "热点格：{v}（1 已在高发时段巡逻，0 未巡逻）"
@@ -159,17 +159,9 @@ def view_map(
     )
 
 
-def _incidents(ctx) -> gpd.GeoDataFrame:
-    """The view's incidents (unit, days, categories) with the columns every incident layer reads."""
-    return ctx.q.points(
-        "incidents",
-        ctx.code,
-        ctx.start,
-        ctx.end,
-        ctx.scope,
-        filters={"category": list(ctx.categories)} if ctx.categories else None,
-        columns=["category", "occurred_at"],
-    )
+def _incidents(ctx) -> pd.DataFrame:
+    """The view's incidents (unit, days, categories) with what every incident layer reads."""
+    return ctx.q.incident_points(ctx.code, ctx.start, ctx.end, ctx.categories, ctx.scope)
 
 
 def _district_layer(ctx) -> dict[str, Any]:
@@ -178,11 +170,12 @@ def _district_layer(ctx) -> dict[str, Any]:
     return deck.district_outline_layer(fc, layer_id="districts", theme=ctx.theme, pickable=True)
 
 
-def _hotspot_layers(ctx, pts, fc: dict, res: int) -> tuple[list[dict], html.Div]:
+def _hotspot_layers(ctx, fc: dict, res: int) -> tuple[list[dict], html.Div]:
     """Gi* hot and cold spots of the view's incidents on the H3 cells of the units shown."""
     area = [shapely.geometry.shape(f["geometry"]) for f in fc["features"]]
     try:
-        gi = h3_hotspots(pts, area, res)
+        cells = ctx.q.incident_cells(ctx.code, ctx.start, ctx.end, ctx.categories, ctx.scope, res)
+        gi = h3_hotspots(None, area, res, counts=cells)
     except ValueError as exc:  # too few cells for a test: say so in the legend
         return [], html.Div(f"热点冷点（Gi*）：{exc}", className="legend-title")
     shown = gi[gi["gi_bin"] != 0]
@@ -195,10 +188,14 @@ def _hotspot_layers(ctx, pts, fc: dict, res: int) -> tuple[list[dict], html.Div]
     return layers, _legend_rows(title, gcls.labels, gcls.colours)
 
 
-def _patrol_layers(ctx, pts, res: int) -> tuple[list[dict], html.Div]:
+def _patrol_layers(ctx, res: int) -> tuple[list[dict], html.Div]:
     """Hot cells (the busiest tenth) coloured by whether a patrol passed in their peak hours (一格一策)."""
-    cells = h3_aggregate(pts, resolution=res).sort_values(["count", "h3"], ascending=[False, True])
+    cells = ctx.q.incident_cells(ctx.code, ctx.start, ctx.end, ctx.categories, ctx.scope, res)
+    cells = cells.sort_values(["count", "h3"], ascending=[False, True])
     hot = cells["h3"].head(max(1, int(len(cells) * PATROL_HOTSPOT_SHARE)))
+    # only the hot cells' own events set their peak hours: pass just those (a tenth of a big period)
+    pts = ctx.q.incident_points(ctx.code, ctx.start, ctx.end, ctx.categories, ctx.scope, res)
+    pts = pts[np.isin(pts["cell"].to_numpy(), [h3.str_to_int(c) for c in hot])]
     fixes = ctx.q.points(
         "patrol_points", ctx.code, ctx.start, ctx.end, ctx.scope, columns=["track_id", "recorded_at"]
     )

@@ -9,6 +9,7 @@ callers must not modify them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -22,8 +23,12 @@ import shapely
 import shapely.geometry
 
 from data.store.base import Store, UnknownUnitError
+from geo.events import EventIndex
+from geo.heat import cells_of, h3_aggregate, lonlat_of
 from geo.units import LEVEL_ZH, Unit, child_level
 from layers.geometry import feature_collection, prepare
+
+log = logging.getLogger(__name__)
 
 #: Seconds a cached answer is served before it is asked again.
 TTL_S = 60.0
@@ -90,6 +95,9 @@ class Queries:
         self.cache = TTLCache(self.ttl)
         self._kpi = None
         self._kpi_lock = threading.Lock()
+        self._events: tuple[Any, EventIndex] | None = None  # (the store's load stamp, the index)
+        self._events_lock = threading.Lock()
+        self._events_building = False
 
     def _cached(self, name: str, args: tuple, compute: Callable[[], Any]) -> Any:
         return self.cache.get((name, *args), compute)
@@ -344,6 +352,102 @@ class Queries:
             )
 
         return self._cached("outlines", (level,), compute)
+
+    # ------------------------------------------------------------------ incidents in memory
+    def _events_stamp(self) -> Any:
+        """What changes when the incidents are (re)loaded: their row in the store's load log."""
+        status = self.layer_status()
+        rows = status[status["layer"] == "incidents"] if "layer" in status else status.iloc[0:0]
+        return tuple(rows.iloc[0].astype(str)) if len(rows) else None
+
+    def _build_events(self, stamp: Any) -> None:
+        try:
+            frame = self.store.read("incidents", columns=["occurred_at", "category", "grid_code"])
+            index = EventIndex.from_frame(frame)
+            with self._events_lock:
+                self._events = (stamp, index)
+        except Exception:  # the store is down or the layer odd: the screens keep reading the store
+            log.warning("incident index not built", exc_info=True)
+        finally:
+            with self._events_lock:
+                self._events_building = False
+
+    def events(self) -> EventIndex | None:
+        """The incidents as an in-memory :class:`geo.events.EventIndex`, or None while it is being built.
+
+        The first call starts building it in the background (a full city's incidents take 10–20 s to
+        read); until it is ready, and whenever the store has reloaded the incidents since (checked every
+        :data:`TTL_S` seconds), callers read the store as before, so an answer is never stale beyond the
+        cache's own age.
+        """
+        stamp = self._events_stamp()
+        with self._events_lock:
+            current = self._events
+            if current is not None and current[0] == stamp:
+                return current[1]
+            if self._events_building:
+                return None
+            self._events_building = True
+        threading.Thread(target=self._build_events, args=(stamp,), daemon=True, name="onemap-events").start()
+        return None
+
+    def _event_mask(self, index: EventIndex, code, start, end, categories: tuple, scope: Any):
+        grids = None
+        if code or scope is not None:
+            grids = self._cached(
+                "grid_set",
+                (code, _key(scope)),
+                lambda: frozenset(self.store.grids_of(code or None, scope=scope)),
+            )
+        return index.mask(grids, start, end, categories)
+
+    def incident_points(
+        self, code: str | None, start, end, categories: tuple, scope: Any, resolution: int | None = None
+    ) -> pd.DataFrame:
+        """The incidents of a view as ``lon``, ``lat``, ``category``, ``occurred_at`` (from memory when
+        the index is ready, else from the store), with their H3 cell (integer) in ``cell`` when a
+        ``resolution`` is given."""
+        index = self.events()
+        if index is None:
+            frame = self.points(
+                "incidents",
+                code,
+                start,
+                end,
+                scope,
+                filters={"category": list(categories)} if categories else None,
+                columns=["category", "occurred_at"],
+            )
+            if resolution is not None:
+                frame = frame.assign(cell=cells_of(*lonlat_of(frame), resolution))
+            return frame
+
+        def compute():
+            mask = self._event_mask(index, code, start, end, categories, scope)
+            frame = index.frame(mask)
+            return frame if resolution is None else frame.assign(cell=index.cells(resolution)[mask])
+
+        return self._cached(
+            "incident_points", (code, start, end, categories, _key(scope), resolution, id(index)), compute
+        )
+
+    def incident_cells(
+        self, code: str | None, start, end, categories: tuple, scope: Any, resolution: int
+    ) -> pd.DataFrame:
+        """Incidents of a view per H3 cell (``h3``, ``count``), like :func:`geo.heat.h3_aggregate` of
+        :meth:`incident_points`."""
+        index = self.events()
+        if index is None:
+            return h3_aggregate(
+                self.incident_points(code, start, end, categories, scope), resolution=resolution
+            )
+        return self._cached(
+            "incident_cells",
+            (code, start, end, categories, _key(scope), resolution, id(index)),
+            lambda: index.cell_counts(
+                self._event_mask(index, code, start, end, categories, scope), resolution
+            ),
+        )
 
     def points(
         self,

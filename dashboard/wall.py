@@ -457,7 +457,6 @@ def hex3d_page(q: Queries, principal: Principal, config: Any, height_px: int = M
     scope and days. ``height_px`` (the frame's height) sets the zoom that frames the unit.
     """
     from dashboard.app import page_context
-    from geo.heat import h3_aggregate
     from layers.deck import H3_RESOLUTION_FOR_LEVEL
     from layers.geometry import bounds_of
     from layers.hex3d import hex3d_html
@@ -466,8 +465,7 @@ def hex3d_page(q: Queries, principal: Principal, config: Any, height_px: int = M
     res = H3_RESOLUTION_FOR_LEVEL.get(ctx.unit.level, 9)
 
     def compute() -> str:
-        pts = q.points("incidents", ctx.code, ctx.start, ctx.end, ctx.scope, columns=["category"])
-        cells = h3_aggregate(pts, resolution=res) if len(pts) else pd.DataFrame({"h3": [], "count": []})
+        cells = q.incident_cells(ctx.code, ctx.start, ctx.end, ctx.categories, ctx.scope, res)
         fc, _codes, _level = q.child_shapes(ctx.code, ctx.state.hierarchy, ctx.scope)
         view = None
         if fc["features"]:

@@ -467,10 +467,11 @@ def getis_ord(
 
 
 def h3_hotspots(
-    points: gpd.GeoDataFrame | pd.DataFrame,
+    points: gpd.GeoDataFrame | pd.DataFrame | None,
     area: Iterable,
     resolution: int = 8,
     *,
+    counts: pd.DataFrame | None = None,
     permutations: int = 0,
     seed: int | None = 0,
     alpha: float = 0.05,
@@ -485,12 +486,15 @@ def h3_hotspots(
 
     Parameters
     ----------
-    points : GeoDataFrame or DataFrame
-        Events (lon/lat).
+    points : GeoDataFrame or DataFrame, or None
+        Events (lon/lat); None when ``counts`` are given.
     area : iterable of shapely geometries
         Polygons in lon/lat (e.g. the units on the map).
     resolution : int
         H3 resolution of the cells.
+    counts : DataFrame, optional
+        The events already counted per cell at ``resolution`` (``h3``, ``count``, as
+        :func:`geo.heat.h3_aggregate` gives), instead of ``points``.
     permutations : int
         0 (default): the normal approximation, fast enough for an interactive map; more: permutation
         p-values (:func:`getis_ord`).
@@ -504,7 +508,10 @@ def h3_hotspots(
     """
     from geo.heat import h3_aggregate  # geo.heat reads no statistics: no cycle, kept local anyway
 
-    counts = h3_aggregate(points, resolution=resolution)
+    if counts is None:
+        if points is None:
+            raise ValueError("h3_hotspots: give the events (points) or their counts per cell")
+        counts = h3_aggregate(points, resolution=resolution)
     cells: set[str] = set(counts["h3"].astype(str))
     for geom in area:
         if geom is not None and not geom.is_empty:

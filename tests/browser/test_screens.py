@@ -87,6 +87,7 @@ def test_screen_renders_offline(admin_page, live_server, screens_dir, screen):
     title, heading, has_graphs, has_map = SCREENS[screen]
     page.click(f"#nav-{screen}")
     page.wait_for_url(f"**/{screen}*")
+    page.wait_for_selector(f"#nav-{screen}.active")  # the router answered for the new path
     wait_screen(page)
     assert page.locator(f"#nav-{screen}").inner_text().strip() == title
     assert "active" in (page.get_attribute(f"#nav-{screen}", "class") or "")
@@ -258,6 +259,7 @@ def test_the_map_is_updated_in_place_and_the_controls_follow_the_url(admin_page)
     page = admin_page
     page.click("#nav-map")
     page.wait_for_url("**/map*")
+    page.wait_for_selector("#nav-map.active")  # the map screen arrived (the overview has a map too)
     wait_screen(page)
     wait_map_drawn(page)
     _mark_map(page)
