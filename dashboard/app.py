@@ -428,6 +428,7 @@ def create_app(
 
     config = config or AppConfig()
     q = queries or Queries(store)
+    q.warm()
     server = flask.Flask(__name__)
     server.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     auth.install(

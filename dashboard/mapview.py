@@ -108,17 +108,19 @@ def view_map(
         legend.append(_legend_rows("警格边界", ["警格"], [hex_to_rgba(THEMES[theme]["county"], 230)]))
 
     res = deck.H3_RESOLUTION_FOR_LEVEL.get(ctx.unit.level, 9)
-    pts = _incidents(ctx) if INCIDENT_LAYERS.intersection(wanted) else None
-    if pts is not None and len(pts):
+    # the hexagon counts come from the incident index; the points themselves only for the layers that
+    # draw or smooth points (density, points), as reading a long period's points costs
+    cells = q.incident_cells(ctx.code, ctx.start, ctx.end, ctx.categories, scope, res)
+    if INCIDENT_LAYERS.intersection(wanted) and len(cells):
         if "h3" in wanted:
-            cells = q.incident_cells(ctx.code, ctx.start, ctx.end, ctx.categories, scope, res)
             hcls = classify(cells["count"].to_numpy(np.float64), k=5, theme=theme, unit="起")
             out.append(deck.h3_layer(cells, "count", hcls, theme=theme, opacity=0.7))
             tips["h3"] = "{v} 起"
             legend.append(_legend_rows(f"H3 热力（第{res}级，起）", hcls.labels, hcls.colours))
-        if "kde" in wanted and len(pts) >= 3:
+        if "kde" in wanted and int(cells["count"].sum()) >= 3:
             bw = _bandwidth(ctx.unit.level)
-            out.append(deck.kde_layer(kde_surface(pts, bandwidth_m=bw, cell_m=bw / 4), theme=theme))
+            surface = kde_surface(_incidents(ctx), bandwidth_m=bw, cell_m=bw / 4)
+            out.append(deck.kde_layer(surface, theme=theme))
             legend.append(html.Div(f"核密度（带宽 {bw:,.0f} 米）", className="legend-title"))
         if "hotspots" in wanted:
             out_layers, block = _hotspot_layers(ctx, fc, res)
@@ -132,7 +134,7 @@ def view_map(
             tips["patrol"] = "热点格：{v}（1 已在高发时段巡逻，0 未巡逻）"
         if "incidents" in wanted:
             ccls = category_classes(theme=theme)
-            out += deck.points_layer(pts, classes=ccls, theme=theme, layer_id="incidents")
+            out += deck.points_layer(_incidents(ctx), classes=ccls, theme=theme, layer_id="incidents")
             legend.append(_legend_rows("警情类别", ccls.labels, ccls.colours))
     for key in ("stations", *POINT_LAYERS):
         if key in wanted:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 TTL_S = 60.0
 #: Seconds the KPI base (all grids' KPI inputs) is kept before it is read again.
 KPI_TTL_S = 600.0
+#: H3 resolutions the incident index precomputes (the map's: 7 city, 8 county, 9 township and below).
+EVENT_RESOLUTIONS = (7, 8, 9)
 #: Entries kept (least recently used are dropped).
 MAX_ENTRIES = 512
 
@@ -95,6 +97,8 @@ class Queries:
         self.cache = TTLCache(self.ttl)
         self._kpi = None
         self._kpi_lock = threading.Lock()
+        self._kpi_first = threading.Lock()
+        self._kpi_refreshing = False
         self._events: tuple[Any, EventIndex] | None = None  # (the store's load stamp, the index)
         self._events_lock = threading.Lock()
         self._events_building = False
@@ -261,24 +265,71 @@ class Queries:
             lambda: self.store.work_order_stats(code or None, start, end, by=by, scope=scope),
         )
 
-    def kpi_base(self):
-        """The per-grid KPI base (:func:`geo.kpi.per_grid_base`) of the whole city, read from the store
-        once and kept :data:`KPI_TTL_S` seconds (scope is applied when KPIs are computed for units)."""
+    def _read_kpi_base(self):
         from geo.kpi import KPI_COLUMNS, per_grid_base
 
-        def compute():
-            layers = {}
-            for name, cols in KPI_COLUMNS.items():
-                layers[name] = self.store.read(name, columns=list(cols), geometry=False)
-            return per_grid_base(layers, self.city().code)
+        layers = {}
+        for name, cols in KPI_COLUMNS.items():
+            layers[name] = self.store.read(name, columns=list(cols), geometry=False)
+        return per_grid_base(layers, self.city().code)
 
+    def _refresh_kpi_base(self) -> None:
+        try:
+            base = self._read_kpi_base()
+            with self._kpi_lock:
+                self._kpi = (time.monotonic(), base)
+        except Exception:  # the store is down: keep the base there is, try again on a later request
+            log.warning("KPI base not refreshed", exc_info=True)
+        finally:
+            with self._kpi_lock:
+                self._kpi_refreshing = False
+
+    def kpi_base(self):
+        """The per-grid KPI base (:func:`geo.kpi.per_grid_base`) of the whole city (scope is applied when
+        KPIs are computed for units).
+
+        Reading it means reading every resident, address, visit … of the city (about a minute for the
+        full demo), so it is never read on a request's time once there is one: an older base is served
+        while a background thread reads a new one every :data:`KPI_TTL_S` seconds. Only a server's very
+        first request waits for it (:meth:`warm` starts it at start-up).
+        """
         with self._kpi_lock:
             hit = self._kpi
-            if hit is not None and time.monotonic() - hit[0] < KPI_TTL_S:
+            stale = hit is None or time.monotonic() - hit[0] >= KPI_TTL_S
+            if hit is not None and stale and not self._kpi_refreshing:
+                self._kpi_refreshing = True
+                threading.Thread(target=self._refresh_kpi_base, daemon=True, name="onemap-kpi").start()
+            if hit is not None:
                 return hit[1]
-            base = compute()
-            self._kpi = (time.monotonic(), base)
+        with self._kpi_first:  # the first base: one reader, the others wait for it
+            with self._kpi_lock:
+                if self._kpi is not None:
+                    return self._kpi[1]
+            base = self._read_kpi_base()
+            with self._kpi_lock:
+                self._kpi = (time.monotonic(), base)
             return base
+
+    def warmed(self) -> bool:
+        """True once what :meth:`warm` started is there (the incident index and a KPI base)."""
+        with self._kpi_lock:
+            kpi = self._kpi is not None
+        with self._events_lock:
+            events = self._events is not None
+        return kpi and events
+
+    def warm(self) -> None:
+        """Start reading, in the background, what the first views would otherwise wait for: the KPI base
+        and the incident index (with its H3 cells). A failure is logged; requests then read the store."""
+
+        def run() -> None:
+            try:
+                self.kpi_base()
+            except Exception:
+                log.warning("KPI base not read at start-up", exc_info=True)
+
+        self.events()
+        threading.Thread(target=run, daemon=True, name="onemap-warm").start()
 
     def layer_status(self) -> pd.DataFrame:
         return self._cached("layer_status", (), self.store.layer_status)
@@ -364,6 +415,8 @@ class Queries:
         try:
             frame = self.store.read("incidents", columns=["occurred_at", "category", "grid_code"])
             index = EventIndex.from_frame(frame)
+            for resolution in EVENT_RESOLUTIONS:  # the map's resolutions, before the index is shown
+                index.cells(resolution)
             with self._events_lock:
                 self._events = (stamp, index)
         except Exception:  # the store is down or the layer odd: the screens keep reading the store
