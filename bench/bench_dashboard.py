@@ -53,7 +53,7 @@ UPDATE = "/_dash-update-component"
 #: Counts the Dash callbacks in flight and notes when the screen's render callback last answered.
 INIT_SCRIPT = """
 (() => {
-  window.__inflight = 0; window.__renderDone = -1; window.__lastLong = 0;
+  window.__inflight = 0; window.__renderDone = -1; window.__lastLong = 0; window.__clicks = -1;
   // long tasks (>50 ms) of the main thread: deck.gl building layers, WebGL set-up, React rendering
   try {
     new PerformanceObserver((list) => {
@@ -67,6 +67,9 @@ INIT_SCRIPT = """
     const url = typeof input === 'string' ? input : (input && input.url) || '';
     if (!url.includes('__UPDATE__')) return orig.apply(this, arguments);
     const isRender = !!(init && typeof init.body === 'string' && init.body.includes('page.children'));
+    if (init && typeof init.body === 'string' && init.body.includes('map-click.data')) {
+      window.__clicks = performance.now();
+    }
     window.__inflight += 1;
     const done = () => { window.__inflight -= 1; if (isRender) window.__renderDone = performance.now(); };
     return orig.apply(this, arguments).then(
@@ -163,6 +166,7 @@ class Recorder:
         self.label: str | None = None
         self.bytes: dict[str, int] = {}
         self.server_ms: list[float] = []
+        self.slowest: list[tuple[float, str]] = []  # (ms, interaction: callback) of the callbacks
 
     def attach(self, page) -> None:
         page.on("requestfinished", self._finished)
@@ -179,13 +183,42 @@ class Recorder:
         if UPDATE in request.url:
             t = request.timing
             if t.get("responseStart", -1) >= 0 and t.get("requestStart", -1) >= 0:
-                self.server_ms.append(t["responseStart"] - t["requestStart"])
+                ms = t["responseStart"] - t["requestStart"]
+                self.server_ms.append(ms)
+                output = (request.post_data_json or {}).get("output", "?") if request.post_data else "?"
+                self.slowest.append((ms, f"{label.split('#')[0]}: {output[:60]}"))
 
 
 def login(context, base: str, user: str, password: str) -> None:
     r = context.request.post(f"{base}/login", data={"user": user, "password": password})
     if r.status != 200:
         raise SystemExit(f"log-in failed ({r.status}): {r.text()[:200]}")
+
+
+#: True when the map took the click: the browser drilled into the unit clicked (the URL changed) or
+#: sent the clicked position to the server (a hexagon or a point was clicked).
+CLICK_SENT = "window.__clicks > t0 || location.search !== window.__searchAtClick"
+
+
+def click_map(page, tries: int = 5) -> float:
+    """Click the middle of the map as a hand does (move, rest, press, release) until deck.gl reports
+    the click (software WebGL sometimes drops a click that comes while it is still picking for the
+    hover); returns ``performance.now()`` at the release that was taken."""
+    box = page.locator("#map canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for attempt in range(tries):
+        page.mouse.move(x + attempt, y + attempt, steps=5)
+        page.wait_for_timeout(1000)  # deck.gl picks on hover first (not timed)
+        page.mouse.down()
+        page.wait_for_timeout(80)  # a press, not a twitch: deck.gl takes the click on release
+        t0 = page.evaluate("() => { window.__searchAtClick = location.search; return performance.now(); }")
+        page.mouse.up()
+        try:
+            page.wait_for_function(f"(t0) => {CLICK_SENT}", arg=t0, timeout=3000)
+            return t0
+        except Exception:  # the click was not taken: press again
+            continue
+    raise RuntimeError(f"the map did not take a click in {tries} tries")
 
 
 def run(base: str, user: str, password: str, repeat: int) -> dict:
@@ -213,14 +246,7 @@ def run(base: str, user: str, password: str, repeat: int) -> dict:
 
             rec.label = f"map drill#{i}"
             before = page.inner_text("#crumb-current").strip()
-            box = page.locator("#map canvas").first.bounding_box()
-            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            page.mouse.move(x, y, steps=5)  # deck.gl picks on hover first, as with a hand on the mouse
-            page.wait_for_timeout(1500)  # software WebGL: a hover pick waits for the frame (not timed)
-            page.mouse.down()
-            page.wait_for_timeout(80)  # a press, not a twitch: deck.gl takes the click on release
-            t0 = page.evaluate("performance.now()")
-            page.mouse.up()
+            t0 = click_map(page)
             cond = (
                 f"{SETTLED} && (() => {{ const c = document.querySelector('#crumb-current');"
                 f" return c && c.innerText.trim() !== {before!r}; }})()"
@@ -250,7 +276,13 @@ def run(base: str, user: str, password: str, repeat: int) -> dict:
                 times["table drill"].append(t_drill)
             context.close()
         browser.close()
-    return {"times": times, "bytes": rec.bytes, "server_ms": rec.server_ms, "repeat": repeat}
+    return {
+        "times": times,
+        "bytes": rec.bytes,
+        "server_ms": rec.server_ms,
+        "slowest": rec.slowest,
+        "repeat": repeat,
+    }
 
 
 # ---------------------------------------------------------------------- the naive baseline
@@ -387,6 +419,8 @@ def report(result: dict, data: Path, title: str = "dashboard") -> None:
         f"\n{UPDATE}: {len(ms)} requests, server time (request sent → first byte) "
         f"p50 {_pct(ms, 50):.0f} ms · p95 {_pct(ms, 95):.0f} ms · max {max(ms, default=float('nan')):.0f} ms"
     )
+    for took, what in sorted(result.get("slowest", []), reverse=True)[:5]:
+        print(f"  {took:6.0f} ms  {what}")
 
 
 def main(argv: list[str] | None = None) -> None:

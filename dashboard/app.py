@@ -461,6 +461,7 @@ def create_app(
         [
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="view-key"),
+            dcc.Store(id="map-click"),  # dashboard.pages.MAP_CLICK
             html.Div(id=NOTICE_ID, className="notice", role="alert"),
             html.Div(id="nav"),
             html.Div(id="filters"),

@@ -258,20 +258,5 @@ def _bandwidth(level: str) -> float:
     )
 
 
-def clicked_code(click: dict | None) -> str | None:
-    """The unit code of a click on the units layer (``clickInfo.object.properties.code``)."""
-    if not isinstance(click, dict):
-        return None
-    obj = click.get("object") or {}
-    props = obj.get("properties") if isinstance(obj, dict) else None
-    code = (props or {}).get("code") if isinstance(props, dict) else None
-    layer = click.get("layer") or click.get("layerId") or ""
-    if isinstance(layer, dict):
-        layer = layer.get("id", "")
-    if code and (not layer or layer == "units"):
-        return str(code)
-    return None
-
-
 def frame_or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
     return frame if frame is not None else pd.DataFrame()

@@ -303,20 +303,20 @@ def test_router_answer_for_another_user_holds_only_their_scope(app):
     assert find_personal_data(answer) == []
 
 
-def _drill(app, client, click, search=""):
+def _drill(app, client, point, search=""):
+    """The server half of a map click: the position the browser hands over (``map-click``)."""
     key = next(
-        k for k, cb in app.callback_map.items() if any("clickInfo" in json.dumps(i) for i in cb["inputs"])
+        k for k, cb in app.callback_map.items() if any("map-click" in json.dumps(i) for i in cb["inputs"])
     )
-    ident = {"live-map": "map"}
     body = {
         "output": key,
         "outputs": {"id": "url", "property": key.split(".", 1)[1]},
-        "inputs": [[{"id": ident, "property": "clickInfo", "value": click}]],
+        "inputs": [{"id": "map-click", "property": "data", "value": point}],
         "state": [
             {"id": "url", "property": "pathname", "value": "/map"},
             {"id": "url", "property": "search", "value": search},
         ],
-        "changedPropIds": [json.dumps(ident, separators=(",", ":")) + ".clickInfo"],
+        "changedPropIds": ["map-click.data"],
     }
     r = client.post("/_dash-update-component", json=body)
     assert r.status_code in (200, 204), r.get_data(as_text=True)[:300]
@@ -329,10 +329,10 @@ def test_a_click_on_a_hexagon_drills_into_the_unit_below_it(app, app_store):
     county = store.units("county").iloc[0]
     inside = store.features("admin_units", filters={"unit_code": [county.unit_code]}).geometry.iloc[0]
     p = inside.representative_point()
-    hexagon = {"picked": True, "layerId": "h3", "object": {"h": "87309c0a9ffffff"}, "coordinate": [p.x, p.y]}
+    hexagon = {"lon": p.x, "lat": p.y, "at": 1}
     assert _drill(app, c, hexagon) == f"?unit={county.unit_code}"
-    nowhere = {"picked": False, "layerId": None, "object": None, "coordinate": [0.0, 0.0]}
-    assert _drill(app, c, nowhere) is None
+    assert _drill(app, c, {"lon": 0.0, "lat": 0.0, "at": 2}) is None  # outside every unit
+    assert _drill(app, c, {"lon": "x", "lat": None}) is None and _drill(app, c, "junk") is None
     # a grid worker clicking the same point stays in their grid (nothing below a grid)
     worker = _client(app, "worker", "worker-pass-1")
     assert _drill(app, worker, hexagon) is None
