@@ -336,3 +336,37 @@ def test_a_click_on_a_hexagon_drills_into_the_unit_below_it(app, app_store):
     # a grid worker clicking the same point stays in their grid (nothing below a grid)
     worker = _client(app, "worker", "worker-pass-1")
     assert _drill(app, worker, hexagon) is None
+
+
+def test_apply_filters_changes_only_what_the_control_changed():
+    from dashboard.app import apply_filters
+
+    as_of = dt.date(2026, 10, 31)
+    state = parse("/map", "?unit=320612&range=7d&cat=刑事")
+    controls = {
+        "quick": "7d",
+        "cats": ["刑事"],
+        "hier": "admin",
+        "cmp": "yoy",
+        "layers": list(DEFAULT_LAYERS),
+    }
+    # the controls show what the URL says (the router set them): nothing changes
+    for trigger in ("quick", "dates", "cats", "hier", "cmp", "layers", None):
+        assert apply_filters(state, controls, state.dates(as_of), trigger, as_of) == state
+    # a quick range
+    new = apply_filters(state, {**controls, "quick": "30d"}, state.dates(as_of), "quick", as_of)
+    assert (new.quick, new.start, new.end, new.unit) == ("30d", None, None, "320612")
+    # days picked by hand become explicit days (in order), the quick range goes
+    picked = (dt.date(2026, 9, 30), dt.date(2026, 9, 1))
+    new = apply_filters(state, controls, picked, "dates", as_of)
+    assert (new.quick, new.start, new.end) == (None, dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    # 自定义 keeps the days on display as explicit days
+    new = apply_filters(state, {**controls, "quick": ""}, state.dates(as_of), "quick", as_of)
+    assert (new.quick, (new.start, new.end)) == (None, state.dates(as_of))
+    # another hierarchy starts again from the top; unknown values fall back
+    new = apply_filters(state, {**controls, "hier": "police"}, state.dates(as_of), "hier", as_of)
+    assert (new.hierarchy, new.unit) == ("police", None)
+    new = apply_filters(
+        state, {**controls, "cats": ["刑事", "x"], "cmp": "y", "layers": ["kde", "nope"]}, None, "cats", as_of
+    )
+    assert (new.categories, new.compare, new.layers) == (("刑事",), "yoy", ("kde",))
