@@ -35,6 +35,7 @@ from locust import FastHttpUser, between, constant, events, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.loadrun import DEGRADED, dash_body, prop
+from dashboard.app import router_request
 
 UPDATE = "/_dash-update-component"
 SCREENS = ("overview", "empower", "warnings", "quality", "map")
@@ -150,15 +151,17 @@ class DashUser(FastHttpUser):
         """Fire the callback whose first input is ``trigger`` (``id.property``; a pattern id as Dash
         writes it in ``/_dash-dependencies``), as if ``trigger`` changed."""
         dep = self.deps.get(trigger) or next(d for k, d in self.deps.items() if trigger in k)
-        changed = trigger if trigger in self.deps else check.pop("changed")
+        changed = check.pop("changed", None) or trigger
         body = dash_body(dep, inputs, state, changed)
         with self.client.post(UPDATE, json=body, name=name, catch_response=True) as r:
             return self.check(r, name, **check)
 
     def render(self, path: str, search: str = "", name: str | None = None) -> str:
-        """The router callback for a URL: what a page load or a link click asks."""
-        inputs = [prop("url", "pathname", path), prop("url", "search", search)]
-        return self.callback("url.pathname", inputs, [], name or f"render {path}", needs=("page",))
+        """The router callback for a URL: what a page load or a link click asks (the whole screen: a
+        load script holds no screen whose live parts could be updated in place)."""
+        name = name or f"render {path}"
+        with self.client.post(UPDATE, json=router_request(path, search), name=name, catch_response=True) as r:
+            return self.check(r, name, needs=("page",))
 
 
 class Analyst(DashUser):
@@ -179,16 +182,17 @@ class Analyst(DashUser):
     def change_filter(self) -> None:
         page = random.choice(SCREENS)
         quick = random.choice(QUICK)
+        controls = {"quick": quick, "cats": [], "hier": random.choice(("admin", "police"))}
+        controls["cmp"] = random.choice(("yoy", "prev"))
         inputs = [
-            prop("f-quick", "value", quick),
-            prop("f-dates", "start_date", None),
-            prop("f-dates", "end_date", None),
-            prop("f-cats", "value", []),
-            prop("f-hier", "value", random.choice(("admin", "police"))),
-            prop("f-cmp", "value", random.choice(("yoy", "prev"))),
+            [prop({"f": k}, "value", v) for k, v in controls.items()],
+            [prop({"fd": "dates"}, "start_date", None)],
+            [prop({"fd": "dates"}, "end_date", None)],
         ]
         state = [prop("url", "pathname", f"/{page}"), prop("url", "search", "")]
-        text = self.callback("f-quick.value", inputs, state, "filter", needs=("response",))
+        text = self.callback(
+            '{"f":["ALL"]}.value', inputs, state, "filter", changed='{"f":"quick"}.value', needs=("response",)
+        )
         try:
             # no "url" in the answer: the filters asked for the view already shown
             search = json.loads(text)["response"].get("url", {}).get("search", "") if text else ""

@@ -8,7 +8,9 @@ the security headers (:mod:`dashboard.security`: a Content-Security-Policy namin
 Rendering: one callback turns the URL (path + query, :mod:`dashboard.state`) into the screen, for the
 logged-in user's scope; controls (filters, map clicks) only write the URL, so every view has a link,
 Back works, and the server recomputes from one place. Each screen is one module of
-:mod:`dashboard.pages` with ``layout(ctx) -> component``.
+:mod:`dashboard.pages` with ``layout(ctx) -> component``. What a screen marks live (:mod:`dashboard.live`)
+is updated in place when only the view changed (dates, categories, unit, layers), so its map stays
+mounted; a new screen is sent whole.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth, security
+from dashboard import auth, live, security
 from dashboard.queries import LEVEL_NAMES, Queries
-from dashboard.state import COMPARISONS, HIERARCHIES, PAGES, QUICK_RANGES, ViewState, parse
+from dashboard.state import COMPARISONS, HIERARCHIES, MAP_LAYERS, PAGES, QUICK_RANGES, ViewState, parse
 from data.access import Principal
 from data.schema import INCIDENT_CATEGORIES
 from data.store.base import Store, is_unavailable
@@ -167,11 +169,13 @@ def _nav(ctx: PageContext | None, state: ViewState) -> html.Nav:
 
 
 def _filters(ctx: PageContext) -> html.Div:
+    """The filter bar. Its controls' values follow the URL in place (:mod:`dashboard.live` kinds ``f``
+    and ``fd``), so a filter change neither remounts the bar nor closes an open drop-down."""
     s = ctx.state
     return html.Div(
         [
             dcc.RadioItems(
-                id="f-quick",
+                id={"f": "quick"},
                 options=[{"label": v, "value": k} for k, v in QUICK_RANGES.items()]
                 + [{"label": "自定义", "value": ""}],
                 value=s.quick or "",
@@ -179,7 +183,7 @@ def _filters(ctx: PageContext) -> html.Div:
                 className="f-quick",
             ),
             dcc.DatePickerRange(
-                id="f-dates",
+                id={"fd": "dates"},
                 start_date=ctx.start.isoformat(),
                 end_date=ctx.end.isoformat(),
                 display_format="YYYY-MM-DD",
@@ -187,7 +191,7 @@ def _filters(ctx: PageContext) -> html.Div:
                 className="f-dates",
             ),
             dcc.Dropdown(
-                id="f-cats",
+                id={"f": "cats"},
                 options=[{"label": c, "value": c} for c in INCIDENT_CATEGORIES],
                 value=list(s.categories),
                 multi=True,
@@ -195,14 +199,14 @@ def _filters(ctx: PageContext) -> html.Div:
                 className="f-cats",
             ),
             dcc.RadioItems(
-                id="f-hier",
+                id={"f": "hier"},
                 options=[{"label": v, "value": k} for k, v in HIERARCHIES.items()],
                 value=s.hierarchy,
                 inline=True,
                 className="f-hier",
             ),
             dcc.RadioItems(
-                id="f-cmp",
+                id={"f": "cmp"},
                 options=[{"label": v, "value": k} for k, v in COMPARISONS.items()],
                 value=s.compare,
                 inline=True,
@@ -270,6 +274,135 @@ def render(q: Queries, principal: Principal | None, pathname: str, search: str, 
         return message(auth.STORE_DOWN_MESSAGE)
 
 
+def route(trees: tuple, shown: dict | None, current: tuple, present: list) -> tuple:
+    """The router's answer: each container whole when its skeleton changed, else only its live values.
+
+    Parameters
+    ----------
+    trees : tuple
+        ``(nav, filters, crumbs, page)`` from :func:`render`.
+    shown : dict or None
+        Skeleton hashes of what the browser shows (the ``view-key`` store).
+    current : tuple
+        The browser's values of :func:`dashboard.live.states`.
+    present : list
+        ``dash.ctx.outputs_list`` of :func:`dashboard.live.outputs`.
+
+    Returns
+    -------
+    tuple
+        Values for nav, filters, crumbs, page, view-key and the live outputs.
+    """
+    nav, filters, crumbs, body = trees
+    shown = shown or {}
+    key, values, out = {}, {}, []
+    for name, tree in (("filters", filters), ("page", body)):
+        key[name], found = live.split(tree)
+        if shown.get(name) == key[name]:
+            values.update(found)
+            out.append(dash.no_update)
+        else:
+            out.append(tree)
+    return (nav, out[0], crumbs, out[1], key, *live.values_for(present, current, values))
+
+
+def apply_filters(
+    state: ViewState,
+    chosen: dict[str, Any],
+    dates: tuple[dt.date | None, dt.date | None],
+    trigger: str | None,
+    as_of: dt.date,
+) -> ViewState:
+    """The view after a filter control changed.
+
+    Parameters
+    ----------
+    state : ViewState
+        The view in the URL.
+    chosen : dict
+        Values of the controls on the page (``quick``, ``cats``, ``hier``, ``cmp``, ``layers``).
+    dates : (date, date)
+        The date picker's days.
+    trigger : str or None
+        The control that changed (``dates`` for the picker).
+    as_of : date
+        The data's latest day (quick ranges end there).
+
+    Returns
+    -------
+    ViewState
+        Equal to ``state`` when the controls only show what the URL already says (the router sets them
+        after Back or a pasted link).
+    """
+    changes: dict[str, Any] = {}
+    if "cats" in chosen:
+        changes["categories"] = tuple(c for c in (chosen["cats"] or []) if c in INCIDENT_CATEGORIES)
+    if "hier" in chosen:
+        changes["hierarchy"] = chosen["hier"] if chosen["hier"] in HIERARCHIES else "admin"
+    if "cmp" in chosen:
+        changes["compare"] = chosen["cmp"] if chosen["cmp"] in COMPARISONS else "yoy"
+    if "layers" in chosen:
+        changes["layers"] = tuple(k for k in MAP_LAYERS if k in (chosen["layers"] or []))
+    if trigger == "dates":
+        start, end = dates
+        if start and end and (start, end) != state.dates(as_of):
+            changes.update(quick=None, start=min(start, end), end=max(start, end))
+    elif trigger == "quick":
+        if chosen.get("quick"):
+            changes.update(quick=chosen["quick"], start=None, end=None)
+        elif state.quick:  # 自定义: keep the days shown, now as explicit dates
+            start, end = state.dates(as_of)
+            changes.update(quick=None, start=start, end=end)
+    if trigger == "hier" and changes.get("hierarchy", state.hierarchy) != state.hierarchy:
+        changes["unit"] = None  # a unit of the other hierarchy: start again from the top
+    return state.with_(**changes)
+
+
+#: The router's fixed outputs, in order (then :func:`dashboard.live.outputs`).
+ROUTER_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("nav", "children"),
+    ("filters", "children"),
+    ("crumbs", "children"),
+    ("page", "children"),
+    ("view-key", "data"),
+)
+
+
+def router_request(pathname: str, search: str = "", shown: dict | None = None) -> dict[str, Any]:
+    """The body of the ``/_dash-update-component`` request the browser sends to render a URL.
+
+    For scripts that drive the server without a browser (tests, load tests): with ``shown=None`` the
+    answer is the whole screen; with the ``view-key`` of an earlier answer, only what changed.
+
+    Parameters
+    ----------
+    pathname, search : str
+        The URL.
+    shown : dict, optional
+        ``view-key`` data of the screen on display.
+
+    Returns
+    -------
+    dict
+        JSON body; no live component is declared present (a browser lists those it holds).
+    """
+    fixed = [{"id": i, "property": p} for i, p in ROUTER_OUTPUTS]
+    pattern = [(f'{{"{kind}":["ALL"]}}', prop) for kind, prop in live.OUTPUTS]
+    names = [f"{i}.{p}" for i, p in ROUTER_OUTPUTS] + [f"{i}.{p}" for i, p in pattern]
+    states = [{"id": "view-key", "property": "data", "value": shown}]
+    states += [[] for kind_prop in live.OUTPUTS if kind_prop in live.COMPARED]
+    return {
+        "output": ".." + "...".join(names) + "..",
+        "outputs": fixed + [[] for _ in pattern],
+        "inputs": [
+            {"id": "url", "property": "pathname", "value": pathname},
+            {"id": "url", "property": "search", "value": search},
+        ],
+        "state": states,
+        "changedPropIds": ["url.pathname"],
+    }
+
+
 def create_app(
     store: Store,
     config: AppConfig | None = None,
@@ -295,6 +428,7 @@ def create_app(
 
     config = config or AppConfig()
     q = queries or Queries(store)
+    q.warm()
     server = flask.Flask(__name__)
     server.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     auth.install(
@@ -326,11 +460,18 @@ def create_app(
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="view-key"),
+            dcc.Store(id="map-click"),  # dashboard.pages.MAP_CLICK
             html.Div(id=NOTICE_ID, className="notice", role="alert"),
             html.Div(id="nav"),
             html.Div(id="filters"),
             html.Div(id="crumbs"),
-            dcc.Loading(html.Div(id="page", className="page"), delay_show=400, type="dot"),
+            dcc.Loading(
+                html.Div(id="page", className="page"),
+                delay_show=400,
+                type="dot",
+                overlay_style={"visibility": "visible", "opacity": 0.7},
+            ),
         ],
         className="shell",
     )
@@ -340,39 +481,33 @@ def create_app(
         Output("filters", "children"),
         Output("crumbs", "children"),
         Output("page", "children"),
+        Output("view-key", "data"),
+        *live.outputs(),
         Input("url", "pathname"),
         Input("url", "search"),
+        State("view-key", "data"),
+        *live.states(),
     )
-    def _render(pathname, search):
-        return render(q, auth.current_principal(), pathname, search, config)
+    def _render(pathname, search, shown, *current):
+        trees = render(q, auth.current_principal(), pathname, search, config)
+        return route(trees, shown, current, dash.ctx.outputs_list[5:])
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input("f-quick", "value"),
-        Input("f-dates", "start_date"),
-        Input("f-dates", "end_date"),
-        Input("f-cats", "value"),
-        Input("f-hier", "value"),
-        Input("f-cmp", "value"),
+        live.inputs("f", "value"),
+        live.inputs("fd", "start_date"),
+        live.inputs("fd", "end_date"),
         State("url", "pathname"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def _filter(quick, start, end, cats, hier, cmp_, pathname, search):
-        state = parse(pathname, search)
+    def _filter(values, starts, ends, pathname, search):
+        chosen = {spec["id"]["f"]: v for spec, v in zip(dash.ctx.inputs_list[0], values, strict=True)}
         trigger = dash.ctx.triggered_id
-        changes: dict[str, Any] = {
-            "categories": tuple(c for c in (cats or []) if c in INCIDENT_CATEGORIES),
-            "hierarchy": hier if hier in HIERARCHIES else "admin",
-            "compare": cmp_ if cmp_ in COMPARISONS else "yoy",
-        }
-        if trigger == "f-dates":
-            changes.update(quick=None, start=_day(start), end=_day(end))
-        elif trigger == "f-quick" and quick:
-            changes.update(quick=quick, start=None, end=None)
-        if trigger == "f-hier" and changes["hierarchy"] != state.hierarchy:
-            changes["unit"] = None  # a unit of the other hierarchy: start again from the top
-        new = state.with_(**changes).search()
+        trigger = next(iter(trigger.values()), None) if isinstance(trigger, dict) else None
+        dates = (_day(starts[0]), _day(ends[0])) if starts and ends else (None, None)
+        state = parse(pathname, search)
+        new = apply_filters(state, chosen, dates, trigger, q.as_of()).search()
         return new if new != (search or "") else dash.no_update
 
     # a new view starts without the notice of an earlier failure

@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dash_table, dcc, html
 
+from dashboard.live import block as live_block
+
 
 def fmt_int(value: Any) -> str:
     """``12,345`` (or ``—`` for missing)."""
@@ -124,6 +126,8 @@ def data_table(
     )
 
 
-def section(title: str, *children: Any, section_id: str | None = None) -> html.Section:
+def section(title: str, *children: Any, section_id: str | None = None, live: bool = False) -> html.Section:
+    """A titled section; ``live`` makes the title follow the view in place (``{section_id}-title``)."""
     props = {"id": section_id} if section_id else {}
-    return html.Section([html.H3(title), *children], className="section", **props)
+    head = live_block(f"{section_id}-title", title, tag=html.H3) if live and section_id else html.H3(title)
+    return html.Section([head, *children], className="section", **props)

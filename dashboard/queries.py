@@ -9,6 +9,7 @@ callers must not modify them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -18,15 +19,23 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import shapely
+import shapely.geometry
 
 from data.store.base import Store, UnknownUnitError
+from geo.events import EventIndex
+from geo.heat import cells_of, h3_aggregate, lonlat_of
 from geo.units import LEVEL_ZH, Unit, child_level
 from layers.geometry import feature_collection, prepare
+
+log = logging.getLogger(__name__)
 
 #: Seconds a cached answer is served before it is asked again.
 TTL_S = 60.0
 #: Seconds the KPI base (all grids' KPI inputs) is kept before it is read again.
 KPI_TTL_S = 600.0
+#: H3 resolutions the incident index precomputes (the map's: 7 city, 8 county, 9 township and below).
+EVENT_RESOLUTIONS = (7, 8, 9)
 #: Entries kept (least recently used are dropped).
 MAX_ENTRIES = 512
 
@@ -88,6 +97,11 @@ class Queries:
         self.cache = TTLCache(self.ttl)
         self._kpi = None
         self._kpi_lock = threading.Lock()
+        self._kpi_first = threading.Lock()
+        self._kpi_refreshing = False
+        self._events: tuple[Any, EventIndex] | None = None  # (the store's load stamp, the index)
+        self._events_lock = threading.Lock()
+        self._events_building = False
 
     def _cached(self, name: str, args: tuple, compute: Callable[[], Any]) -> Any:
         return self.cache.get((name, *args), compute)
@@ -251,24 +265,71 @@ class Queries:
             lambda: self.store.work_order_stats(code or None, start, end, by=by, scope=scope),
         )
 
-    def kpi_base(self):
-        """The per-grid KPI base (:func:`geo.kpi.per_grid_base`) of the whole city, read from the store
-        once and kept :data:`KPI_TTL_S` seconds (scope is applied when KPIs are computed for units)."""
+    def _read_kpi_base(self):
         from geo.kpi import KPI_COLUMNS, per_grid_base
 
-        def compute():
-            layers = {}
-            for name, cols in KPI_COLUMNS.items():
-                layers[name] = self.store.read(name, columns=list(cols), geometry=False)
-            return per_grid_base(layers, self.city().code)
+        layers = {}
+        for name, cols in KPI_COLUMNS.items():
+            layers[name] = self.store.read(name, columns=list(cols), geometry=False)
+        return per_grid_base(layers, self.city().code)
 
+    def _refresh_kpi_base(self) -> None:
+        try:
+            base = self._read_kpi_base()
+            with self._kpi_lock:
+                self._kpi = (time.monotonic(), base)
+        except Exception:  # the store is down: keep the base there is, try again on a later request
+            log.warning("KPI base not refreshed", exc_info=True)
+        finally:
+            with self._kpi_lock:
+                self._kpi_refreshing = False
+
+    def kpi_base(self):
+        """The per-grid KPI base (:func:`geo.kpi.per_grid_base`) of the whole city (scope is applied when
+        KPIs are computed for units).
+
+        Reading it means reading every resident, address, visit … of the city (about a minute for the
+        full demo), so it is never read on a request's time once there is one: an older base is served
+        while a background thread reads a new one every :data:`KPI_TTL_S` seconds. Only a server's very
+        first request waits for it (:meth:`warm` starts it at start-up).
+        """
         with self._kpi_lock:
             hit = self._kpi
-            if hit is not None and time.monotonic() - hit[0] < KPI_TTL_S:
+            stale = hit is None or time.monotonic() - hit[0] >= KPI_TTL_S
+            if hit is not None and stale and not self._kpi_refreshing:
+                self._kpi_refreshing = True
+                threading.Thread(target=self._refresh_kpi_base, daemon=True, name="onemap-kpi").start()
+            if hit is not None:
                 return hit[1]
-            base = compute()
-            self._kpi = (time.monotonic(), base)
+        with self._kpi_first:  # the first base: one reader, the others wait for it
+            with self._kpi_lock:
+                if self._kpi is not None:
+                    return self._kpi[1]
+            base = self._read_kpi_base()
+            with self._kpi_lock:
+                self._kpi = (time.monotonic(), base)
             return base
+
+    def warmed(self) -> bool:
+        """True once what :meth:`warm` started is there (the incident index and a KPI base)."""
+        with self._kpi_lock:
+            kpi = self._kpi is not None
+        with self._events_lock:
+            events = self._events is not None
+        return kpi and events
+
+    def warm(self) -> None:
+        """Start reading, in the background, what the first views would otherwise wait for: the KPI base
+        and the incident index (with its H3 cells). A failure is logged; requests then read the store."""
+
+        def run() -> None:
+            try:
+                self.kpi_base()
+            except Exception:
+                log.warning("KPI base not read at start-up", exc_info=True)
+
+        self.events()
+        threading.Thread(target=run, daemon=True, name="onemap-warm").start()
 
     def layer_status(self) -> pd.DataFrame:
         return self._cached("layer_status", (), self.store.layer_status)
@@ -300,6 +361,34 @@ class Queries:
 
         return self._cached("child_shapes", (code, level, _key(scope)), compute)
 
+    def district_shapes(self, code: str | None, view_level: str, scope: Any) -> dict:
+        """The FeatureCollection of the 警格 of unit ``code`` in scope, simplified for ``view_level``."""
+
+        def compute():
+            frame = self.store.features(
+                "districts", code or None, scope=scope, columns=["district_code", "district_name"]
+            )
+            if not len(frame):
+                return _empty_fc()
+            frame = frame.sort_values("district_code").reset_index(drop=True)
+            return feature_collection(prepare(frame, view_level), "district_code", "district_name")
+
+        return self._cached("district_shapes", (code, view_level, _key(scope)), compute)
+
+    def child_at(self, code: str | None, hierarchy: str, scope: Any, lon: float, lat: float) -> str | None:
+        """The child unit of ``code`` drawn under a point of the map (a click on a hexagon or a point
+        drills into the unit below it), or None outside every child."""
+        fc, codes, _level = self.child_shapes(code, hierarchy, scope)
+        if not codes:
+            return None
+
+        def compute():
+            return shapely.STRtree([shapely.geometry.shape(f["geometry"]) for f in fc["features"]])
+
+        tree = self._cached("child_tree", (code, hierarchy, _key(scope)), compute)
+        hits = tree.query(shapely.Point(lon, lat), predicate="intersects")
+        return codes[int(min(hits))] if len(hits) else None
+
     def outline_shapes(self, level: str, scope: Any) -> dict:
         """County (or township) outlines of the whole city for the offline base map."""
 
@@ -314,6 +403,104 @@ class Queries:
             )
 
         return self._cached("outlines", (level,), compute)
+
+    # ------------------------------------------------------------------ incidents in memory
+    def _events_stamp(self) -> Any:
+        """What changes when the incidents are (re)loaded: their row in the store's load log."""
+        status = self.layer_status()
+        rows = status[status["layer"] == "incidents"] if "layer" in status else status.iloc[0:0]
+        return tuple(rows.iloc[0].astype(str)) if len(rows) else None
+
+    def _build_events(self, stamp: Any) -> None:
+        try:
+            frame = self.store.read("incidents", columns=["occurred_at", "category", "grid_code"])
+            index = EventIndex.from_frame(frame)
+            for resolution in EVENT_RESOLUTIONS:  # the map's resolutions, before the index is shown
+                index.cells(resolution)
+            with self._events_lock:
+                self._events = (stamp, index)
+        except Exception:  # the store is down or the layer odd: the screens keep reading the store
+            log.warning("incident index not built", exc_info=True)
+        finally:
+            with self._events_lock:
+                self._events_building = False
+
+    def events(self) -> EventIndex | None:
+        """The incidents as an in-memory :class:`geo.events.EventIndex`, or None while it is being built.
+
+        The first call starts building it in the background (a full city's incidents take 10–20 s to
+        read); until it is ready, and whenever the store has reloaded the incidents since (checked every
+        :data:`TTL_S` seconds), callers read the store as before, so an answer is never stale beyond the
+        cache's own age.
+        """
+        stamp = self._events_stamp()
+        with self._events_lock:
+            current = self._events
+            if current is not None and current[0] == stamp:
+                return current[1]
+            if self._events_building:
+                return None
+            self._events_building = True
+        threading.Thread(target=self._build_events, args=(stamp,), daemon=True, name="onemap-events").start()
+        return None
+
+    def _event_mask(self, index: EventIndex, code, start, end, categories: tuple, scope: Any):
+        grids = None
+        if code or scope is not None:
+            grids = self._cached(
+                "grid_set",
+                (code, _key(scope)),
+                lambda: frozenset(self.store.grids_of(code or None, scope=scope)),
+            )
+        return index.mask(grids, start, end, categories)
+
+    def incident_points(
+        self, code: str | None, start, end, categories: tuple, scope: Any, resolution: int | None = None
+    ) -> pd.DataFrame:
+        """The incidents of a view as ``lon``, ``lat``, ``category``, ``occurred_at`` (from memory when
+        the index is ready, else from the store), with their H3 cell (integer) in ``cell`` when a
+        ``resolution`` is given."""
+        index = self.events()
+        if index is None:
+            frame = self.points(
+                "incidents",
+                code,
+                start,
+                end,
+                scope,
+                filters={"category": list(categories)} if categories else None,
+                columns=["category", "occurred_at"],
+            )
+            if resolution is not None:
+                frame = frame.assign(cell=cells_of(*lonlat_of(frame), resolution))
+            return frame
+
+        def compute():
+            mask = self._event_mask(index, code, start, end, categories, scope)
+            frame = index.frame(mask)
+            return frame if resolution is None else frame.assign(cell=index.cells(resolution)[mask])
+
+        return self._cached(
+            "incident_points", (code, start, end, categories, _key(scope), resolution, id(index)), compute
+        )
+
+    def incident_cells(
+        self, code: str | None, start, end, categories: tuple, scope: Any, resolution: int
+    ) -> pd.DataFrame:
+        """Incidents of a view per H3 cell (``h3``, ``count``), like :func:`geo.heat.h3_aggregate` of
+        :meth:`incident_points`."""
+        index = self.events()
+        if index is None:
+            return h3_aggregate(
+                self.incident_points(code, start, end, categories, scope), resolution=resolution
+            )
+        return self._cached(
+            "incident_cells",
+            (code, start, end, categories, _key(scope), resolution, id(index)),
+            lambda: index.cell_counts(
+                self._event_mask(index, code, start, end, categories, scope), resolution
+            ),
+        )
 
     def points(
         self,

@@ -20,7 +20,9 @@ intranet tile service's, when one is configured). Each directive, and why it is 
 * the tile service's origin is added to ``img-src`` and ``connect-src`` when ``ONEMAP_TILE_URL`` is set
   (the map fetches its tiles; ``{s}`` sub-domain placeholders become ``*``);
 * ``frame-ancestors 'none'`` (and ``X-Frame-Options: DENY``): no other page may frame the dashboard
-  (click-jacking); the wall is a top-level page, nothing of the product is framed;
+  (click-jacking); the wall is a top-level page. The one page the product frames itself, the wall's 3D
+  view, answers with ``frame-ancestors 'self'`` and the hash of its one inline script
+  (:func:`framed_by_self`);
 * ``object-src 'none'``, ``base-uri 'self'``, ``form-action 'self'``: no plug-ins, no ``<base>``
   hijack, forms post only here.
 
@@ -42,6 +44,9 @@ that is not a JSON object naming a callback of the app gets ``400`` instead of D
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -51,7 +56,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from dashboard.api import UNSAFE_METHODS, ApiError, check_origin, error_response
 
 #: Paths whose answers are static bundles (may be cached); everything else is ``no-store``.
-STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
+STATIC_PREFIXES = ("/assets/", "/assets-pydeck/", "/_dash-component-suites/", "/_favicon.ico")
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
 def tile_origin(tile_url: str | None) -> str | None:
@@ -74,7 +80,12 @@ def tile_origin(tile_url: str | None) -> str | None:
     return f"{parts.scheme}://{'.'.join(labels)}"
 
 
-def content_security_policy(script_hashes: Sequence[str] = (), tile_url: str | None = None) -> str:
+def content_security_policy(
+    script_hashes: Sequence[str] = (),
+    tile_url: str | None = None,
+    frame_ancestors: str = "'none'",
+    images: Sequence[str] = (),
+) -> str:
     """The ``Content-Security-Policy`` value (see the module's docstring for each directive).
 
     Parameters
@@ -83,6 +94,10 @@ def content_security_policy(script_hashes: Sequence[str] = (), tile_url: str | N
         ``'sha256-…'`` sources of the inline scripts allowed (``Dash.csp_hashes()``).
     tile_url : str, optional
         The intranet tile service (``AppConfig.tile_url``), whose origin may serve images and data.
+    frame_ancestors : str
+        Who may frame the answer (``'none'``; ``'self'`` for the wall's own 3D view).
+    images : sequence of str
+        More ``img-src`` sources (``data:`` for the wall's 3D view only).
 
     Returns
     -------
@@ -94,11 +109,11 @@ def content_security_policy(script_hashes: Sequence[str] = (), tile_url: str | N
         "default-src": ["'self'"],
         "script-src": ["'self'", "'unsafe-eval'", *sorted(set(script_hashes))],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", *extra],
+        "img-src": ["'self'", *extra, *images],
         "font-src": ["'self'"],
         "connect-src": ["'self'", *extra],
         "worker-src": ["'self'"],
-        "frame-ancestors": ["'none'"],
+        "frame-ancestors": [frame_ancestors],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
@@ -153,7 +168,7 @@ def install(
 
     @server.after_request
     def _headers(resp: flask.Response) -> flask.Response:
-        for name, value in headers.items():
+        for name, value in {**headers, **flask.g.get("security_headers", {})}.items():
             resp.headers[name] = value
         if not flask.request.path.startswith(STATIC_PREFIXES):
             resp.headers["Cache-Control"] = "no-store"
@@ -169,3 +184,32 @@ def install(
             return flask.jsonify(error="body_too_large", message=msg, limit=limit), 413
         page = f"<!doctype html><meta charset=utf-8><title>请求过大</title><p>{msg}</p>"
         return page, 413, {"Content-Type": "text/html; charset=utf-8"}
+
+
+def framed_by_self(page: str) -> str:
+    """Let the answer of the current request be framed by this server's own pages, with the inline
+    scripts of ``page`` allowed by their hashes (the wall's 3D view: a pydeck page whose start-up script
+    carries its data) and ``data:`` images. Every other header stays as :func:`install` sets it.
+
+    Parameters
+    ----------
+    page : str
+        The HTML answered.
+
+    Returns
+    -------
+    str
+        ``page``, unchanged.
+    """
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
+        for body in _INLINE_SCRIPT.findall(page)
+    ]
+    # img-src data:: pydeck's bundle probes WebP support with a one-pixel data: image at start-up
+    flask.g.security_headers = {
+        "Content-Security-Policy": content_security_policy(
+            hashes, frame_ancestors="'self'", images=["data:"]
+        ),
+        "X-Frame-Options": "SAMEORIGIN",
+    }
+    return page

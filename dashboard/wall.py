@@ -64,6 +64,9 @@ MAX_INTERVAL_S = 600.0
 TALL_PX, HALF_PX, MAP_PX = 800, 390, 900
 #: Map layers of the wall: unit choropleth and H3 incident cells, nothing point-by-point.
 WALL_MAP_LAYERS = ("grids", "h3")
+#: The wall's 3D view (a pydeck page) and pydeck's own deck.gl bundle, both served by this server.
+HEX3D_ROUTE = "/wall/hex3d"
+HEX3D_BUNDLE_ROUTE = "/assets-pydeck/index.js"
 THEME = "dark"
 #: Rate KPIs (0–100 %) of the quality screen's bar chart.
 WALL_KPIS = (
@@ -261,7 +264,7 @@ def _overview(ctx, opts: WallOptions) -> list:
         kpis,
         _tile(
             f"组织架构图（按{name}）",
-            view_map(ctx, f"{opts.px(TALL_PX - 44)}px", ("grids",), "wall-map"),
+            view_map(ctx, f"{opts.px(TALL_PX - 44)}px", ("grids",), "wall-map", live=False),
             "main",
         ),
         _tile(None, graph(grids, "wall-g1", opts.px(HALF_PX)), "side1"),
@@ -400,8 +403,6 @@ def _quality(ctx, opts: WallOptions) -> list:
 
 
 def _map(ctx, opts: WallOptions) -> list:
-    from dashboard.mapview import view_map
-
     q, s = ctx.q, opts.font_scale
     level = ctx.child_level or "grid"
     counts = q.child_counts(ctx.code, ctx.state.hierarchy, ctx.start, ctx.end, ctx.categories, ctx.scope)
@@ -431,11 +432,53 @@ def _map(ctx, opts: WallOptions) -> list:
         colour=THEMES[THEME]["good"],
     )
     return [
-        _tile(None, view_map(ctx, f"{opts.px(MAP_PX)}px", WALL_MAP_LAYERS, "wall-map"), "map"),
+        _tile(None, _hex3d_frame(opts), "map"),
         kpis,
         _tile(None, graph(ranking, "wall-g1", opts.px(HALF_PX)), "side1"),
         _tile(None, graph(by_cat, "wall-g2", opts.px(HALF_PX)), "side2"),
     ]
+
+
+def _hex3d_frame(opts: WallOptions) -> html.Iframe:
+    """The 3D hexagon columns (三维六边形热力) of the wall's map screen: a same-origin page drawn by pydeck
+    (:func:`hex3d_page`), reloaded with each refresh of the screen."""
+    return html.Iframe(
+        src=f"{HEX3D_ROUTE}?px={opts.px(MAP_PX)}",
+        title="三维警情热力",
+        id="wall-hex3d",
+        style={"width": "100%", "height": f"{opts.px(MAP_PX)}px", "border": "0", "display": "block"},
+    )
+
+
+def hex3d_page(q: Queries, principal: Principal, config: Any, height_px: int = MAP_PX) -> str:
+    """The offline pydeck page of the wall's 3D view: incidents of the wall's unit and days per H3 cell.
+
+    Aggregates only (cell and count), whatever the role; cached with the other queries for the user's
+    scope and days. ``height_px`` (the frame's height) sets the zoom that frames the unit.
+    """
+    from dashboard.app import page_context
+    from layers.deck import H3_RESOLUTION_FOR_LEVEL
+    from layers.geometry import bounds_of
+    from layers.hex3d import hex3d_html
+
+    ctx = page_context(q, principal, ViewState(page="map"), config)
+    res = H3_RESOLUTION_FOR_LEVEL.get(ctx.unit.level, 9)
+
+    def compute() -> str:
+        cells = q.incident_cells(ctx.code, ctx.start, ctx.end, ctx.categories, ctx.scope, res)
+        fc, _codes, _level = q.child_shapes(ctx.code, ctx.state.hierarchy, ctx.scope)
+        view = None
+        if fc["features"]:
+            w, s, e, n = bounds_of(fc)
+            # web-mercator zoom at which the unit spans about half a frame 1.4 times as wide as high (the
+            # camera is tilted 50°, which brings the near half closer)
+            span = max(e - w, (n - s) * 1.2, 1e-3)
+            fit = 0.5 * 1.4 * height_px * 360.0 / (256.0 * span)
+            view = {"longitude": (w + e) / 2, "latitude": (s + n) / 2}
+            view["zoom"] = max(3.0, min(14.0, math.log2(fit)))
+        return hex3d_html(cells, HEX3D_BUNDLE_ROUTE, theme=THEME, view_state=view, outlines=fc)
+
+    return q.cache.get(("hex3d", ctx.code, ctx.start, ctx.end, res, height_px, repr(ctx.scope)), compute)
 
 
 #: Screen → panel builder (context, options) → list of tiles.
@@ -604,6 +647,36 @@ function(n, seen, options, good, statusClass) {
 """
 
 
+def install_hex3d(server, q: Queries, config: Any) -> None:
+    """Routes of the wall's 3D view: the page (:func:`hex3d_page`) and pydeck's deck.gl bundle, from the
+    installed pydeck package (no CDN). Both sit behind the log-in guard like every other route."""
+    import flask
+
+    from dashboard import auth, security
+    from layers.hex3d import pydeck_bundle_path
+
+    @server.route(HEX3D_ROUTE)
+    def _hex3d():
+        principal = auth.current_principal()
+        if principal is None:
+            flask.abort(401)
+        try:
+            height = min(max(int(flask.request.args.get("px", MAP_PX)), 100), 4000)
+        except ValueError:
+            height = MAP_PX
+        try:
+            page = hex3d_page(q, principal, config, height)
+        except PermissionError:
+            flask.abort(403)
+        response = flask.Response(security.framed_by_self(page), mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @server.route(HEX3D_BUNDLE_ROUTE)
+    def _hex3d_bundle():
+        return flask.send_file(pydeck_bundle_path(), mimetype="text/javascript", max_age=86_400)
+
+
 def install(app, q: Queries, config: Any) -> None:
     """Register the wall's callbacks on ``app``: rotation, refresh (keeping the last good figures) and
     the browser-side clock.
@@ -614,6 +687,8 @@ def install(app, q: Queries, config: Any) -> None:
     q : Queries
     config : dashboard.app.AppConfig
     """
+
+    install_hex3d(app.server, q, config)
 
     @app.callback(
         Output("wall-screen", "data"),

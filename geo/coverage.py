@@ -32,14 +32,13 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from data import schema
 from data.settings import AREA_TOLERANCE_M2
-from geo.crs import projected_crs_for
+from geo.crs import projected_crs_for, transformer
 from geo.heat import (
     PERSONS_PER_HOUSEHOLD,
     _cells_as_int,
@@ -147,7 +146,7 @@ def _epsg_of(*frames) -> int:
 
 def _xy(frame, epsg: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     lon, lat = lonlat_of(frame)
-    x, y = pyproj.Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
+    x, y = transformer(4326, epsg).transform(lon, lat)
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
@@ -162,7 +161,8 @@ def _projected(frame, epsg: int) -> NDArray[np.object_]:
         if invalid.any():
             good = good.copy()
             good[invalid] = shapely.make_valid(good[invalid])
-        out[~bad] = gpd.GeoSeries(good, crs=schema.STORAGE_CRS).to_crs(epsg).to_numpy()
+        tr = transformer(schema.STORAGE_CRS, epsg)
+        out[~bad] = shapely.transform(good, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
     return out
 
 

@@ -26,13 +26,12 @@ import h3
 import h3.api.numpy_int as h3int
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.signal import fftconvolve
 
 from data import schema
-from geo.crs import projected_crs_for
+from geo.crs import projected_crs_for, transformer
 
 __all__ = [
     "PERSONS_PER_HOUSEHOLD",
@@ -91,7 +90,7 @@ def lonlat_of(points: pd.DataFrame | gpd.GeoSeries) -> tuple[NDArray[np.float64]
         x[~bad] = shapely.get_x(arr[~bad])
         y[~bad] = shapely.get_y(arr[~bad])
         if crs is not None and not crs.is_geographic:
-            tr = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+            tr = transformer(crs, 4326)
             x, y = tr.transform(x, y)
         return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if isinstance(points, pd.DataFrame) and {"lon", "lat"} <= set(points.columns):
@@ -488,7 +487,7 @@ def kde_surface(
     if not ok.any():
         raise ValueError("kde_surface: no point has coordinates")
     epsg = crs or projected_crs_for(lon[ok], lat[ok])
-    tr = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
+    tr = transformer(4326, epsg)
     x, y = tr.transform(lon[ok], lat[ok])
     x, y, w = np.asarray(x), np.asarray(y), w[ok]
     reach = bandwidth_m if kernel == "quartic" else 4 * bandwidth_m

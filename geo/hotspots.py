@@ -79,13 +79,12 @@ import h3
 import libpysal
 import numpy as np
 import pandas as pd
-import pyproj
 from libpysal.weights import W
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from scipy.spatial import cKDTree
 
-from geo.crs import projected_crs_for
+from geo.crs import projected_crs_for, transformer
 
 __all__ = [
     "EMERGING_PATTERNS",
@@ -97,6 +96,7 @@ __all__ = [
     "contiguity_weights",
     "emerging_hotspots",
     "getis_ord",
+    "h3_hotspots",
     "h3_weights",
     "local_moran",
     "mann_kendall",
@@ -463,6 +463,76 @@ def getis_ord(
         "p_floor": 2.0 / (permutations + 1) if source == "sim" else 0.0,
     }
     _warn_if_floor_limited(out.attrs)
+    return out
+
+
+def h3_hotspots(
+    points: gpd.GeoDataFrame | pd.DataFrame | None,
+    area: Iterable,
+    resolution: int = 8,
+    *,
+    counts: pd.DataFrame | None = None,
+    permutations: int = 0,
+    seed: int | None = 0,
+    alpha: float = 0.05,
+    fdr: bool = True,
+) -> pd.DataFrame:
+    """Gi* hot and cold spots of point counts on the H3 cells of an area (H3 冷热点), empty cells included.
+
+    A hot spot is a cell whose neighbourhood holds more points than the area's cells on average; a test
+    over only the cells that have points would compare busy cells with each other and miss that
+    contrast, so every cell whose centre lies in ``area`` takes part, with 0 where nothing happened
+    (cells of points outside ``area`` are added too).
+
+    Parameters
+    ----------
+    points : GeoDataFrame or DataFrame, or None
+        Events (lon/lat); None when ``counts`` are given.
+    area : iterable of shapely geometries
+        Polygons in lon/lat (e.g. the units on the map).
+    resolution : int
+        H3 resolution of the cells.
+    counts : DataFrame, optional
+        The events already counted per cell at ``resolution`` (``h3``, ``count``, as
+        :func:`geo.heat.h3_aggregate` gives), instead of ``points``.
+    permutations : int
+        0 (default): the normal approximation, fast enough for an interactive map; more: permutation
+        p-values (:func:`getis_ord`).
+    seed, alpha, fdr
+        As in :func:`getis_ord`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell, in cell order: ``h3``, ``count`` and the columns of :func:`getis_ord`.
+    """
+    from geo.heat import h3_aggregate  # geo.heat reads no statistics: no cycle, kept local anyway
+
+    if counts is None:
+        if points is None:
+            raise ValueError("h3_hotspots: give the events (points) or their counts per cell")
+        counts = h3_aggregate(points, resolution=resolution)
+    cells: set[str] = set(counts["h3"].astype(str))
+    for geom in area:
+        if geom is not None and not geom.is_empty:
+            cells.update(h3.geo_to_cells(geom, resolution))
+    order = sorted(cells)
+    values = counts.set_index("h3")["count"].reindex(order, fill_value=0).astype(np.float64)
+    if len(order) < 3:
+        raise ValueError(f"h3_hotspots: {len(order)} cells at resolution {resolution}; need at least 3")
+    gi = getis_ord(
+        values,
+        h3_weights(order),
+        permutations=permutations,
+        seed=seed,
+        alpha=alpha,
+        fdr=fdr,
+        p_source="sim" if permutations else "norm",
+    )
+    out = gi.reset_index(drop=True)
+    out.insert(0, "count", values.to_numpy())
+    out.insert(0, "h3", order)
+    out.attrs = gi.attrs
     return out
 
 
@@ -1012,7 +1082,7 @@ def _projected_xy(events: gpd.GeoDataFrame) -> tuple[NDArray[np.float64], int | 
         raise ValueError("near_repeat: events have no CRS")
     lon, lat = geom.x.to_numpy(), geom.y.to_numpy()
     epsg = projected_crs_for(lon, lat)
-    x, y = pyproj.Transformer.from_crs(geom.crs, epsg, always_xy=True).transform(lon, lat)
+    x, y = transformer(geom.crs, epsg).transform(lon, lat)
     return np.column_stack([x, y]), epsg
 
 

@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "CATEGORY_COLOURS",
     "GI_LABELS",
+    "MAP_LAYER_COLOURS",
     "MAX_JENKS_VALUES",
     "SCHEMES",
     "SEQUENTIAL",
@@ -52,6 +53,7 @@ __all__ = [
     "fisher_jenks_bins",
     "gi_classes",
     "hex_to_rgba",
+    "layer_classes",
     "rgba_css",
     "work_order_classes",
 ]
@@ -579,6 +581,44 @@ def category_classes(
     cats = list(table) if categories is None else [str(c) for c in categories]
     colours = [table.get(c, _OTHER_COLOUR[theme]) for c in cats]
     return _categorical(cats, colours, cats, theme, alpha)
+
+
+#: Point layers of the map (地图点位图层) → colour, one per layer, apart from the incident categories.
+MAP_LAYER_COLOURS: dict[str, dict[str, str]] = {
+    "light": {
+        "stations": "#1d3557",
+        "hazards": "#e8590c",
+        "disputes": "#7048e8",
+        "concern": "#c92a2a",
+        "cameras": "#0c8599",
+    },
+    "dark": {
+        "stations": "#a5d8ff",
+        "hazards": "#ff922b",
+        "disputes": "#b197fc",
+        "concern": "#ff6b6b",
+        "cameras": "#3bc9db",
+    },
+}
+
+
+def layer_classes(
+    layers: Iterable[str], labels: Iterable[str], theme: str = "light", alpha: int = 230
+) -> CategoricalClasses:
+    """One colour per map point layer (:data:`MAP_LAYER_COLOURS`; grey for another layer id).
+
+    Parameters
+    ----------
+    layers : iterable of str
+        Layer ids (the categories: colour a frame by a column holding the layer id).
+    labels : iterable of str
+        Their legend labels, in the same order.
+    theme : {"light", "dark"}
+    alpha : int
+    """
+    keys = [str(k) for k in layers]
+    table = MAP_LAYER_COLOURS[theme]
+    return _categorical(keys, (table.get(k, _OTHER_COLOUR[theme]) for k in keys), labels, theme, alpha)
 
 
 def work_order_classes(theme: str = "light", alpha: int = 255) -> CategoricalClasses:

@@ -61,12 +61,12 @@ from typing import Any
 import h3.api.numpy_int as h3int
 import numpy as np
 import pandas as pd
-import pyproj
 from deckgl_dash import DeckGL
 from deckgl_dash.binary import binary_data
 from deckgl_dash.layers import BitmapLayer, GeoJsonLayer, ScatterplotLayer
 from numpy.typing import ArrayLike, NDArray
 
+from geo.crs import transformer
 from geo.heat import KDESurface, cells_of, lonlat_of
 from layers.colours import (
     THEMES,
@@ -85,6 +85,7 @@ __all__ = [
     "deck_map",
     "district_outline_layer",
     "fill_expression",
+    "fit_bounds",
     "grid_layer",
     "h3_layer",
     "hotspot_layer",
@@ -746,8 +747,9 @@ def kde_layer(
     a, _, c, _, e, f = surface.transform
     ny, nx = small.shape
     left, right, top_y, bottom = c, c + a * step * nx, f, f + e * step * ny
-    tr = pyproj.Transformer.from_crs(surface.crs, 4326, always_xy=True)
-    xs, ys = tr.transform([left, left, right, right], [bottom, top_y, top_y, bottom])
+    xs, ys = transformer(surface.crs, 4326).transform(
+        [left, left, right, right], [bottom, top_y, top_y, bottom]
+    )
     corners = [[round(x, 6), round(y, 6)] for x, y in zip(xs, ys, strict=True)]
     image = "data:image/png;base64," + base64.b64encode(_png(rgba)).decode("ascii")
     return BitmapLayer(
@@ -846,6 +848,7 @@ def deck_map(
     events: Sequence[str] = ("click",),
     view_state: Mapping[str, float] | None = None,
     style: Mapping[str, Any] | None = None,
+    fit: bool = False,
 ) -> DeckGL:
     """The ``DeckGL`` component of a map: layers, initial view, click events, theme background.
 
@@ -866,6 +869,9 @@ def deck_map(
     view_state : mapping, optional
     style : mapping, optional
         CSS of the container (default: fills its parent, theme background).
+    fit : bool
+        Also frame ``bounds`` with deckgl-dash's ``fitBounds``, which uses the container's real size;
+        a new value moves the camera of a mounted map (a drill-down without remounting it).
 
     Returns
     -------
@@ -888,4 +894,11 @@ def deck_map(
         tooltip=dict(tooltip) if isinstance(tooltip, Mapping) else tooltip,
         maplibre_config=dict(maplibre_config) if maplibre_config else None,
         style=css,
+        fit_bounds=fit_bounds(bounds) if fit and bounds is not None else None,
     )
+
+
+def fit_bounds(bounds: Sequence[float], padding_px: int = 24) -> dict[str, Any]:
+    """deckgl-dash ``fitBounds`` for ``(west, south, east, north)``."""
+    w, s, e, n = (round(float(v), 5) for v in bounds)
+    return {"bounds": [[w, s], [e, n]], "padding": padding_px}

@@ -31,11 +31,10 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from geo.crs import projected_crs_for
+from geo.crs import projected_crs_for, transformer
 
 __all__ = [
     "LEVELS",
@@ -105,7 +104,7 @@ def _geometries(frame: gpd.GeoDataFrame | gpd.GeoSeries | ArrayLike) -> NDArray[
 
 
 def _transformer(src: int, dst: int):
-    tr = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    tr = transformer(src, dst)
 
     def apply(xy: NDArray[np.float64]) -> NDArray[np.float64]:
         x, y = tr.transform(xy[:, 0], xy[:, 1])

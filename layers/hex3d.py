@@ -30,7 +30,7 @@ import pandas as pd
 import pydeck as pdk
 from pydeck.io.html import deck_to_html
 
-from layers.colours import THEMES, Classes, classify
+from layers.colours import THEMES, Classes, classify, hex_to_rgba
 
 __all__ = ["DEFAULT_ASSET_URL", "hex3d_deck", "hex3d_html", "offline_html", "pydeck_bundle_path"]
 
@@ -80,6 +80,7 @@ def hex3d_deck(
     pitch: float = 50.0,
     bearing: float = -15.0,
     unit: str = "起",
+    outlines: dict | None = None,
 ) -> pdk.Deck:
     """A pydeck ``Deck`` of extruded H3 hexagons, without basemap.
 
@@ -100,6 +101,9 @@ def hex3d_deck(
         Camera tilt and rotation of the default view.
     unit : str
         Unit in the tooltip.
+    outlines : dict, optional
+        A FeatureCollection of unit polygons (counties, townships …) drawn as lines on the ground, so
+        the columns stand on a recognisable map without any basemap.
 
     Returns
     -------
@@ -130,18 +134,45 @@ def hex3d_deck(
         pickable=True,
         auto_highlight=True,
     )
+    layers = [layer]
+    if outlines and outlines.get("features"):
+        line = THEMES[theme]["county"] if theme == "light" else THEMES[theme]["outline"]
+        layers.insert(
+            0,
+            pdk.Layer(
+                "PathLayer",
+                data=[{"p": ring} for ring in _rings(outlines)],
+                id="outlines",
+                get_path="p",
+                get_color=list(hex_to_rgba(line, 220)),
+                width_units=pdk.types.String("pixels"),  # a bare string would become an accessor
+                get_width=1.5,
+                pickable=False,
+            ),
+        )
     if view_state is None:
         latlng = np.array([h3.cell_to_latlng(c) for c in data["h"].head(2000)]) if len(data) else None
         lat, lon = latlng.mean(axis=0) if latlng is not None else (32.0, 120.9)
         view_state = {"latitude": float(lat), "longitude": float(lon), "zoom": 8.2}
     vs = pdk.ViewState(**{"pitch": pitch, "bearing": bearing, **view_state})
     return pdk.Deck(
-        layers=[layer],
+        layers=layers,
         initial_view_state=vs,
         map_provider=None,
         map_style=None,
         tooltip=_tooltip(theme, unit),
     )
+
+
+def _rings(fc: dict) -> list[list[list[float]]]:
+    """Every ring of a FeatureCollection's (multi)polygons as a lon/lat path."""
+    rings = []
+    for feature in fc["features"]:
+        geom = feature.get("geometry") or {}
+        polys = [geom["coordinates"]] if geom.get("type") == "Polygon" else geom.get("coordinates", [])
+        for poly in polys:
+            rings += [[[float(x), float(y)] for x, y, *_ in ring] for ring in poly]
+    return rings
 
 
 def offline_html(page: str, asset_url: str = DEFAULT_ASSET_URL) -> str:

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from data.demo import build_demo
+
+# Timing is no test here: the suite shares 2 cores with the browser tests and a database server, so
+# Hypothesis' clock-based checks (slow data generation, per-example deadlines) would fail on load, not
+# on a defect. Every property still runs all its examples.
+settings.register_profile("onemap", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("onemap")
 
 
 @pytest.fixture(scope="session")

@@ -7,22 +7,12 @@ import json
 
 import pytest
 
-from dashboard.app import AppConfig, create_app
+from dashboard import live
+from dashboard.app import ROUTER_OUTPUTS, AppConfig, create_app, router_request
 from dashboard.state import DEFAULT_LAYERS, ViewState, parse
 from data.access import Principal, find_personal_data, mask_frame, mask_value
 from data.store import load_layers, open_store
 from data.store.users import add_user
-
-ROUTER = {
-    "output": "..nav.children...filters.children...crumbs.children...page.children..",
-    "outputs": [
-        {"id": "nav", "property": "children"},
-        {"id": "filters", "property": "children"},
-        {"id": "crumbs", "property": "children"},
-        {"id": "page", "property": "children"},
-    ],
-    "changedPropIds": ["url.pathname"],
-}
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +46,7 @@ def _client(app, user=None, password=None):
 
 
 def _render(client, path, search=""):
-    body = dict(ROUTER)
-    body["inputs"] = [
-        {"id": "url", "property": "pathname", "value": path},
-        {"id": "url", "property": "search", "value": search},
-    ]
-    r = client.post("/_dash-update-component", json=body)
+    r = client.post("/_dash-update-component", json=router_request(path, search))
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
     return json.dumps(r.json, ensure_ascii=False)
 
@@ -248,3 +233,140 @@ def test_display_role_cannot_export(app, app_store):
     store, _ = app_store
     r = _export(_client(app, "wall", "wall-pass-12"), store.worker_grid, "population", "csv")
     assert r.status_code == 204 or "export-download" not in (r.get_data(as_text=True) or "")
+
+
+# ---------------------------------------------------------------------- in-place updates
+def _route(client, path, search="", shown=None, held=None):
+    """The router's answer as JSON; ``held`` is what a browser showing an earlier answer declares."""
+    body = router_request(path, search, shown)
+    if held is not None:
+        body["outputs"][len(ROUTER_OUTPUTS) :], body["state"][1:] = held
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    return r.json["response"]
+
+
+def _held(answer):
+    """The live outputs and compared states a browser showing ``answer``'s trees sends with a request."""
+    found: list[tuple[dict, dict]] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            ident = node.get("props", {}).get("id") if "props" in node else None
+            if live.kind_of(ident):
+                found.append((ident, node["props"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(answer)
+    outputs, states = [], []
+    for kind, prop in live.OUTPUTS:
+        mine = [(i, props) for i, props in found if kind in i]
+        outputs.append([{"id": i, "property": prop} for i, _ in mine])
+        if (kind, prop) in live.COMPARED:
+            states.append([{"id": i, "property": prop, "value": props.get(prop)} for i, props in mine])
+    return outputs, states
+
+
+def test_a_new_view_of_the_same_screen_sends_only_its_live_parts(app):
+    c = _client(app, "admin", "admin-pass-1")
+    first = _route(c, "/map")
+    assert set(first) >= {"nav", "filters", "crumbs", "page", "view-key"}
+    shown = first["view-key"]["data"]
+    held = _held({k: first[k] for k in ("filters", "page")})
+    # dates and a drill-down: the screen's skeleton is the same, so only live values come back
+    second = _route(c, "/map", "?range=7d&unit=320612", shown, held)
+    assert "page" not in second and "filters" not in second
+    assert second["view-key"]["data"] == shown
+    text = json.dumps(second, ensure_ascii=False)
+    assert '"layers"' in text and "fitBounds" in text  # the mounted map gets new layers and camera
+    assert "通州区" in json.dumps(second["crumbs"], ensure_ascii=False)
+    # the quick-range control follows the URL; the hierarchy control already shows it: not sent
+    values = {json.dumps(k): v for k, v in second.items() if k.startswith("{")}
+    assert values['"{\\"f\\":\\"quick\\"}"']["value"] == "7d"
+    assert '"{\\"f\\":\\"hier\\"}"' not in values
+    # another screen is sent whole
+    third = _route(c, "/overview", "?range=7d", shown, held)
+    assert "page" in third and third["view-key"]["data"]["page"] != shown["page"]
+
+
+def test_router_answer_for_another_user_holds_only_their_scope(app):
+    admin = _client(app, "admin", "admin-pass-1")
+    shown = _route(admin, "/map")["view-key"]["data"]
+    # a grid worker replaying the admin's view key gets their own grid, never the city
+    worker = _client(app, "worker", "worker-pass-1")
+    answer = json.dumps(_route(worker, "/map", "?unit=320612", shown), ensure_ascii=False)
+    assert "超出本账号管辖范围" in answer
+    assert find_personal_data(answer) == []
+
+
+def _drill(app, client, point, search=""):
+    """The server half of a map click: the position the browser hands over (``map-click``)."""
+    key = next(
+        k for k, cb in app.callback_map.items() if any("map-click" in json.dumps(i) for i in cb["inputs"])
+    )
+    body = {
+        "output": key,
+        "outputs": {"id": "url", "property": key.split(".", 1)[1]},
+        "inputs": [{"id": "map-click", "property": "data", "value": point}],
+        "state": [
+            {"id": "url", "property": "pathname", "value": "/map"},
+            {"id": "url", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["map-click.data"],
+    }
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code in (200, 204), r.get_data(as_text=True)[:300]
+    return r.json["response"].get("url", {}).get("search") if r.status_code == 200 else None
+
+
+def test_a_click_on_a_hexagon_drills_into_the_unit_below_it(app, app_store):
+    store, _ = app_store
+    c = _client(app, "admin", "admin-pass-1")
+    county = store.units("county").iloc[0]
+    inside = store.features("admin_units", filters={"unit_code": [county.unit_code]}).geometry.iloc[0]
+    p = inside.representative_point()
+    hexagon = {"lon": p.x, "lat": p.y, "at": 1}
+    assert _drill(app, c, hexagon) == f"?unit={county.unit_code}"
+    assert _drill(app, c, {"lon": 0.0, "lat": 0.0, "at": 2}) is None  # outside every unit
+    assert _drill(app, c, {"lon": "x", "lat": None}) is None and _drill(app, c, "junk") is None
+    # a grid worker clicking the same point stays in their grid (nothing below a grid)
+    worker = _client(app, "worker", "worker-pass-1")
+    assert _drill(app, worker, hexagon) is None
+
+
+def test_apply_filters_changes_only_what_the_control_changed():
+    from dashboard.app import apply_filters
+
+    as_of = dt.date(2026, 10, 31)
+    state = parse("/map", "?unit=320612&range=7d&cat=刑事")
+    controls = {
+        "quick": "7d",
+        "cats": ["刑事"],
+        "hier": "admin",
+        "cmp": "yoy",
+        "layers": list(DEFAULT_LAYERS),
+    }
+    # the controls show what the URL says (the router set them): nothing changes
+    for trigger in ("quick", "dates", "cats", "hier", "cmp", "layers", None):
+        assert apply_filters(state, controls, state.dates(as_of), trigger, as_of) == state
+    # a quick range
+    new = apply_filters(state, {**controls, "quick": "30d"}, state.dates(as_of), "quick", as_of)
+    assert (new.quick, new.start, new.end, new.unit) == ("30d", None, None, "320612")
+    # days picked by hand become explicit days (in order), the quick range goes
+    picked = (dt.date(2026, 9, 30), dt.date(2026, 9, 1))
+    new = apply_filters(state, controls, picked, "dates", as_of)
+    assert (new.quick, new.start, new.end) == (None, dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    # 自定义 keeps the days on display as explicit days
+    new = apply_filters(state, {**controls, "quick": ""}, state.dates(as_of), "quick", as_of)
+    assert (new.quick, (new.start, new.end)) == (None, state.dates(as_of))
+    # another hierarchy starts again from the top; unknown values fall back
+    new = apply_filters(state, {**controls, "hier": "police"}, state.dates(as_of), "hier", as_of)
+    assert (new.hierarchy, new.unit) == ("police", None)
+    new = apply_filters(
+        state, {**controls, "cats": ["刑事", "x"], "cmp": "y", "layers": ["kde", "nope"]}, None, "cats", as_of
+    )
+    assert (new.categories, new.compare, new.layers) == (("刑事",), "yoy", ("kde",))

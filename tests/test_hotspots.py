@@ -487,3 +487,37 @@ def test_too_few_permutations_are_flagged_and_the_default_suffices(lattice):
     default = hs.getis_ord(values, w, seed=0)
     assert default.attrs["permutations"] == hs.DEFAULT_PERMUTATIONS
     assert not default.attrs["floor_limited"] and default.attrs["n_significant"] > 0
+
+
+# ---------------------------------------------------------------------- H3 hot spots of an area
+def _square(lon0: float, lat0: float, size: float):
+    return shapely.box(lon0, lat0, lon0 + size, lat0 + size)
+
+
+def test_h3_hotspots_find_a_cluster_among_the_empty_cells_of_the_area():
+    rng = np.random.default_rng(3)
+    area = _square(120.8, 31.9, 0.25)
+    # a thin background over the whole square plus a dense cluster around one point
+    lon = np.r_[rng.uniform(120.8, 121.05, 150), rng.normal(120.93, 0.004, 300)]
+    lat = np.r_[rng.uniform(31.9, 32.15, 150), rng.normal(32.02, 0.004, 300)]
+    pts = pd.DataFrame({"lon": lon, "lat": lat})
+    out = hs.h3_hotspots(pts, [area], resolution=8)
+    covering = set(h3.geo_to_cells(area, 8))
+    assert covering <= set(out["h3"])  # every cell of the area takes part, empty or not
+    assert (out["count"] == 0).sum() > len(out) / 2
+    assert out["count"].sum() == len(pts)
+    centre = h3.latlng_to_cell(32.02, 120.93, 8)
+    assert out.set_index("h3").at[centre, "gi_bin"] == 3
+    hot = out[out["gi_bin"] > 0]
+    # the hot cells are the cluster's: within a few cells of its centre
+    assert len(hot) and max(h3.grid_distance(centre, c) for c in hot["h3"]) <= 3
+
+
+def test_h3_hotspots_find_nothing_in_points_spread_evenly():
+    area = _square(120.8, 31.9, 0.25)
+    cells = sorted(h3.geo_to_cells(area, 8))
+    centres = np.array([h3.cell_to_latlng(c) for c in cells])
+    # two points in every cell of the area: no cell stands out
+    pts = pd.DataFrame({"lon": np.repeat(centres[:, 1], 2), "lat": np.repeat(centres[:, 0], 2)})
+    out = hs.h3_hotspots(pts, [area], resolution=8)
+    assert out.attrs["n_significant"] == 0 and (out["gi_bin"] == 0).all()

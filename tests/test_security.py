@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.app import AppConfig, create_app
+from dashboard.app import AppConfig, create_app, router_request
 from dashboard.records import safe_filename
 from dashboard.security import content_security_policy, tile_origin
 from data.access import find_personal_data
@@ -23,12 +23,6 @@ from data.store.users import add_user
 
 PASSWORD = "security-test-1"
 ROLES = ("admin", "leader", "analyst", "officer", "grid_worker", "display")
-ROUTER_OUTPUTS = [
-    {"id": "nav", "property": "children"},
-    {"id": "filters", "property": "children"},
-    {"id": "crumbs", "property": "children"},
-    {"id": "page", "property": "children"},
-]
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +77,7 @@ def _callback(client, output, outputs, inputs, state, changed):
 
 
 def _render(client, path, search=""):
-    inputs = [
-        {"id": "url", "property": "pathname", "value": path},
-        {"id": "url", "property": "search", "value": search},
-    ]
-    output = "..nav.children...filters.children...crumbs.children...page.children.."
-    return _callback(client, output, ROUTER_OUTPUTS, inputs, [], ["url.pathname"])
+    return client.post("/_dash-update-component", json=router_request(path, search))
 
 
 def _export(client, grid, layer="population"):

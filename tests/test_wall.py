@@ -10,14 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard import wall
-from dashboard.app import AppConfig, create_app
+from dashboard.app import AppConfig, create_app, router_request
 from dashboard.queries import Queries
 from dashboard.state import PAGES
 from data.access import find_personal_data
 from data.store import load_layers, open_store
 from data.store.users import add_user
 
-ROUTER_OUTPUTS = [("nav", "children"), ("filters", "children"), ("crumbs", "children"), ("page", "children")]
 ROTATE_OUTPUTS = [("wall-screen", "data")]
 REFRESH_OUTPUTS = [
     ("wall-body", "children"),
@@ -76,7 +75,7 @@ def _post(client, outputs, inputs, state=(), changed=None):
 
 
 def _route(client, search=""):
-    r = _post(client, ROUTER_OUTPUTS, [("url", "pathname", "/wall"), ("url", "search", search)])
+    r = client.post("/_dash-update-component", json=router_request("/wall", search))
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
     return r.json["response"]
 
@@ -319,5 +318,37 @@ def test_a_wall_opened_while_the_store_is_down_is_not_blank(client, store_down):
 def test_the_wall_needs_a_login(wall_app):
     app, _ = wall_app
     c = app.server.test_client()
-    r = _post(c, ROUTER_OUTPUTS, [("url", "pathname", "/wall"), ("url", "search", "")])
+    r = c.post("/_dash-update-component", json=router_request("/wall"))
     assert r.status_code == 401
+
+
+# ---------------------------------------------------------------------- the 3D view (pydeck)
+def test_the_3d_view_is_an_offline_page_of_aggregates(client, wall_app, wall_store):
+    from layers.basemap import external_urls
+
+    store, _ = wall_store
+    r = _refresh(client, wall.SCREENS.index("map"), wall.WallOptions().__dict__)
+    body = _text(r.json["response"]["wall-body"])
+    assert wall.HEX3D_ROUTE in body  # the map screen frames the 3D page
+    page = client.get(f"{wall.HEX3D_ROUTE}?px=900")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert external_urls(text) == []  # no CDN: pydeck's bundle comes from this server
+    assert f'src="{wall.HEX3D_BUNDLE_ROUTE}"' in text and "createDeck" in text
+    data = json.loads(text.split("const jsonInput = ", 1)[1].split(";\n", 1)[0])
+    hexes = next(layer for layer in data["layers"] if layer["@@type"] == "H3HexagonLayer")["data"]
+    assert {k for row in hexes for k in row} == {"h", "v", "c"}  # cell, count, colour: nothing else
+    city = store.units("city").unit_code.iloc[0]
+    start, end = wall_app[1].as_of() - dt.timedelta(days=29), wall_app[1].as_of()
+    total = int(store.aggregate_incidents(None, start, end, by="category")["n"].sum())
+    assert sum(row["v"] for row in hexes) == total > 0  # every incident of the wall's 30 days, once
+    assert city and find_personal_data(text) == []
+    bundle = client.get(wall.HEX3D_BUNDLE_ROUTE)
+    assert bundle.status_code == 200 and "javascript" in bundle.mimetype and len(bundle.data) > 1_000_000
+
+
+def test_the_3d_view_needs_a_login(wall_app):
+    app, _ = wall_app
+    c = app.server.test_client()
+    assert c.get(wall.HEX3D_ROUTE).status_code in (302, 401)
+    assert c.get(wall.HEX3D_BUNDLE_ROUTE).status_code in (302, 401)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, State, no_update
+from dash import ALL, Input, Output, State, no_update
 
 from dashboard.pages import empower, overview, quality, warnings
 from dashboard.pages import map as map_page
@@ -17,23 +17,55 @@ MODULES = {
 }
 
 
+#: Browser side of a click on the map: a unit of the map drills into that unit at once (its code is in
+#: the click; no round trip, and the unit's polygon is not sent back to the server); a click on another
+#: layer (a hexagon, a point) hands its position to the server, which finds the unit below it.
+CLICK_JS = """
+function(clicks, search) {
+    var nu = window.dash_clientside.no_update;
+    var trig = window.dash_clientside.callback_context.triggered;
+    var click = trig && trig.length ? trig[0].value : null;
+    if (!click || !click.picked) { return [nu, nu]; }
+    var props = (click.object && click.object.properties) || {};
+    if (click.layerId === 'units' && props.code) {
+        var params = new URLSearchParams(search || '');
+        if (params.get('unit') === String(props.code)) { return [nu, nu]; }
+        params.set('unit', String(props.code));
+        return ['?' + params.toString(), nu];
+    }
+    if (Array.isArray(click.coordinate) && click.coordinate.length >= 2) {
+        return [nu, {lon: click.coordinate[0], lat: click.coordinate[1], at: Date.now()}];
+    }
+    return [nu, nu];
+}
+"""
+#: Id of the store that carries a click's position to the server.
+MAP_CLICK = "map-click"
+
+
 def register_callbacks(app, q, config) -> None:
-    """Callbacks shared by the screens: a click on a map unit drills into it (writes the URL)."""
-    from dashboard.mapview import MAP_ID, clicked_code
+    """Callbacks shared by the screens: a click on the map drills into the unit under it (writes the
+    URL): directly in the browser for a unit, through the server for another layer (:data:`CLICK_JS`)."""
+    app.clientside_callback(
+        CLICK_JS,
+        Output("url", "search", allow_duplicate=True),
+        Output(MAP_CLICK, "data"),
+        Input({"live-map": ALL}, "clickInfo"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input(MAP_ID, "clickInfo"),
+        Input(MAP_CLICK, "data"),
         State("url", "pathname"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def _drill(click, pathname, search):
-        code = clicked_code(click)
-        if not code:
-            return no_update
+    def _drill(point, pathname, search):
         state = parse(pathname, search)
-        if code == state.unit:
+        code = _unit_under(q, point, state)
+        if not code or code == state.unit:
             return no_update
         return state.with_(unit=code).search()
 
@@ -44,3 +76,25 @@ def register_callbacks(app, q, config) -> None:
         hook = getattr(module, "register", None)
         if hook is not None:
             hook(app, q, config)
+
+
+def _unit_under(q, point, state) -> str | None:
+    """The child unit under a clicked position (``{"lon", "lat"}``), within the user's scope."""
+    import math
+
+    from dashboard import auth
+
+    principal = auth.current_principal()
+    if principal is None or not isinstance(point, dict):
+        return None
+    try:
+        lon, lat = float(point.get("lon")), float(point.get("lat"))
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return None
+    unit = q.unit(state.unit or principal.unit_code)  # no unit in the URL: the user's own
+    if unit is not None and unit.level == "grid":
+        return None
+    code = None if unit is None or unit.level == "city" else unit.code
+    return q.child_at(code, state.hierarchy, principal.scope, lon, lat)

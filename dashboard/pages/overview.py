@@ -6,6 +6,7 @@ from __future__ import annotations
 from dash import html
 
 from dashboard.components import card, cards, drill_table, section
+from dashboard.live import block as live_block
 from dashboard.mapview import view_map
 from dashboard.queries import LEVEL_NAMES
 
@@ -80,18 +81,24 @@ def layout(ctx) -> html.Div:
     records = grid_section(ctx)
     return html.Div(
         [
-            top,
+            live_block("overview-cards", top),
             html.Div(
                 [
                     section(
                         f"组织架构图（按{LEVEL_NAMES.get(level, level)}）",
                         view_map(ctx, "520px", ("grids",)),
                         section_id="overview-map",
+                        live=True,
                     ),
-                    section(f"分{LEVEL_NAMES.get(level, level)}统计", table, section_id="overview-units"),
+                    section(
+                        f"分{LEVEL_NAMES.get(level, level)}统计",
+                        live_block("overview-table-wrap", table),
+                        section_id="overview-units",
+                        live=True,
+                    ),
                 ],
                 className="two-col",
             ),
-            *([records] if records is not None else []),
+            live_block("overview-records", records),
         ]
     )

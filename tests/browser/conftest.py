@@ -21,16 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-#: Software WebGL (SwiftShader through ANGLE): deck.gl draws in headless Chromium without a GPU.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--use-gl=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
+from onemap.chromium import CHROMIUM, CHROMIUM_ARGS
+
 PASSWORD = "browser-test-1"
 SCREENS_DIR = Path(__file__).resolve().parents[2] / "test-output" / "screens"
 #: Generous upper bound for a screen to render (a wait, never an assertion on speed).
@@ -135,7 +127,7 @@ def browser():
     """One headless Chromium (Debian's) for the whole session."""
     sync_playwright = _require_browser()
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
         try:
             yield b
         finally:

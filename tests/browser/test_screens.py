@@ -87,6 +87,7 @@ def test_screen_renders_offline(admin_page, live_server, screens_dir, screen):
     title, heading, has_graphs, has_map = SCREENS[screen]
     page.click(f"#nav-{screen}")
     page.wait_for_url(f"**/{screen}*")
+    page.wait_for_selector(f"#nav-{screen}.active")  # the router answered for the new path
     wait_screen(page)
     assert page.locator(f"#nav-{screen}").inner_text().strip() == title
     assert "active" in (page.get_attribute(f"#nav-{screen}", "class") or "")
@@ -154,8 +155,8 @@ def test_quick_range_changes_url_and_numbers(admin_page):
     wait_screen(page)
     before = page.inner_text("#card-hits")
     assert "range" not in query(page)  # the default, 近30天, is not written in the URL
-    assert page.locator("#f-quick input[value='30d']").is_checked()
-    page.locator("#f-quick label", has_text="近7天").click()
+    assert page.locator(".f-quick input[value='30d']").is_checked()
+    page.locator(".f-quick label", has_text="近7天").click()
     page.wait_for_url("**range=7d**")
     page.wait_for_function("(b) => document.querySelector('#card-hits')?.innerText !== b", arg=before)
     wait_screen(page)
@@ -164,12 +165,12 @@ def test_quick_range_changes_url_and_numbers(admin_page):
     assert after != before
     # the card's period line says the seven days ending on the data's last day
     assert "10-25 至 10-31" in after and "10-02 至 10-31" in before
-    assert page.locator("#f-quick input[value='7d']").is_checked()
+    assert page.locator(".f-quick input[value='7d']").is_checked()
 
 
 def test_police_hierarchy_shows_bureaus(admin_page):
     page = admin_page
-    page.locator("#f-hier label", has_text="公安警务").click()
+    page.locator(".f-hier label", has_text="公安警务").click()
     page.wait_for_url("**h=police**")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#overview-table a.drill')]"
@@ -192,7 +193,7 @@ def test_direct_url_restores_the_view(new_page, live_server, users):
     crumbs = page.locator("#breadcrumb a.crumb").all_inner_texts()
     assert len(crumbs) == 1  # city › county
     assert crumb(page) != crumbs[0]
-    assert page.locator("#f-quick input[value='7d']").is_checked()
+    assert page.locator(".f-quick input[value='7d']").is_checked()
     wait_map_drawn(page)
     assert "警情类别" in page.inner_text("#map-legend")  # the incidents layer is on
 
@@ -241,3 +242,86 @@ def test_wrong_password_stays_on_login(new_page, live_server, users):
     page.wait_for_selector(".err:not(:empty)")
     assert urlsplit(page.url).path == "/login"
     assert page.locator("#crumbs").count() == 0  # no screen behind a failed log-in
+
+
+# ---------------------------------------------------------------------- the map stays mounted
+def _mark_map(page) -> None:
+    page.evaluate("() => { document.querySelector('#map canvas').dataset.mark = 'kept'; }")
+
+
+def _map_kept(page) -> bool:
+    return page.evaluate("() => document.querySelector('#map canvas')?.dataset.mark === 'kept'")
+
+
+def _click_map_centre(page, crumb_before: str, tries: int = 4) -> None:
+    """Click the middle of the map as a hand does (move, rest, press, release) until the breadcrumb
+    changes. With software WebGL on a busy machine deck.gl may drop a click that comes while it is still
+    picking for the hover (a person clicks again); the product's answer to a click it took is tested
+    by what follows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator("#map canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for attempt in range(tries):
+        page.mouse.move(x + attempt, y + attempt, steps=5)
+        page.wait_for_timeout(1500)
+        page.mouse.down()
+        page.wait_for_timeout(80)
+        page.mouse.up()
+        try:
+            page.wait_for_function(
+                "(b) => document.querySelector('#crumb-current')?.innerText.trim() !== b",
+                arg=crumb_before,
+                timeout=8000,
+            )
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the map took none of {tries} clicks")
+
+
+def test_the_map_is_updated_in_place_and_the_controls_follow_the_url(admin_page):
+    """A filter change, a layer toggle and a click on the map update the mounted deck.gl map (the same
+    canvas, so no new WebGL context); Back brings the controls back to what the URL says."""
+    page = admin_page
+    page.click("#nav-map")
+    page.wait_for_url("**/map*")
+    page.wait_for_selector("#nav-map.active")  # the map screen arrived (the overview has a map too)
+    wait_screen(page)
+    wait_map_drawn(page)
+    _mark_map(page)
+    legend = page.inner_text("#map-legend")
+    city = crumb(page)
+
+    page.locator(".f-quick label", has_text="近7天").click()
+    page.wait_for_url("**range=7d**")
+    page.wait_for_function("(b) => document.querySelector('#map-legend').innerText !== b", arg=legend)
+    wait_screen(page)
+    assert _map_kept(page), "the map was remounted by a filter change"
+
+    page.locator(".layer-toggles label", has_text="警情点位").click()
+    page.wait_for_function("() => document.querySelector('#map-legend').innerText.includes('警情类别')")
+    wait_screen(page)
+    assert "incidents" in query(page)["layers"][0]
+    assert _map_kept(page), "the map was remounted by a layer toggle"
+
+    # a click in the middle of the city's map lands in a county (on its polygon or on a hexagon or a
+    # point over it): the map drills into that county, still the same canvas
+    _click_map_centre(page, city)
+    county = wait_crumb_change(page, city)
+    assert query(page)["unit"][0] and county != city
+    assert _map_kept(page), "the map was remounted by a drill-down"
+    assert canvas_pixels_vary(page, "#map canvas")
+
+    # Back: the city again, then the layers and the range of before, shown by the controls too
+    page.go_back()
+    wait_crumb_is(page, city)
+    page.go_back()
+    page.wait_for_function("() => !location.search.includes('incidents')")
+    wait_screen(page)
+    assert not page.locator(".layer-toggles input[value='incidents']").is_checked()
+    page.go_back()
+    page.wait_for_function("() => !location.search.includes('range=7d')")
+    wait_screen(page)
+    assert page.locator(".f-quick input[value='30d']").is_checked()
+    assert _map_kept(page)

@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench import loadrun
+from dashboard.app import router_request
 from data.store import load_layers, open_store
 from data.store import workflow as wf
 from data.store.base import is_unavailable
@@ -35,7 +36,6 @@ from data.store.users import add_user
 LOAD_SECONDS = float(os.environ.get("ONEMAP_LOAD_SECONDS", "60"))
 OUTAGE_S = 20.0
 #: The callbacks the probes fire, as ``/_dash-dependencies`` names them.
-ROUTER = {"output": "..nav.children...filters.children...crumbs.children...page.children.."}
 WALL_REFRESH = {
     "output": "..wall-body.children...wall-title.children...wall-progress.children..."
     "wall-status.children...wall-status.className...wall-good.data.."
@@ -69,10 +69,7 @@ class Browser:
 
     def render(self, path: str, search: str = "") -> tuple[int, str]:
         """The router callback for a URL: (status, the screen's children as JSON text)."""
-        inputs = [loadrun.prop("url", "pathname", path), loadrun.prop("url", "search", search)]
-        status, _, text = self.request(
-            "POST", "/_dash-update-component", loadrun.dash_body(ROUTER, inputs, [], "url.pathname")
-        )
+        status, _, text = self.request("POST", "/_dash-update-component", router_request(path, search))
         if status != 200:
             return status, text
         page = json.loads(text)["response"]["page"]["children"]
