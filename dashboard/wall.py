@@ -62,8 +62,6 @@ MIN_INTERVAL_S = 5.0
 MAX_INTERVAL_S = 600.0
 #: Pixel heights of the 1920×1080 layout (doubled for 3840×2160): tall tile, half tile, full-width map.
 TALL_PX, HALF_PX, MAP_PX = 800, 390, 900
-#: Map layers of the wall: unit choropleth and H3 incident cells, nothing point-by-point.
-WALL_MAP_LAYERS = ("grids", "h3")
 #: The wall's 3D view (a pydeck page) and pydeck's own deck.gl bundle, both served by this server.
 HEX3D_ROUTE = "/wall/hex3d"
 HEX3D_BUNDLE_ROUTE = "/assets-pydeck/index.js"
