@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,10 @@ class AppConfig:
     trusted_proxies : tuple of str
         Addresses or networks of the reverse proxies trusted with ``sso_header`` and
         ``X-Forwarded-For``.
+    sweep_minutes : float
+        Minutes between overdue sweeps (超期巡检) run by the server itself: open work orders past their
+        deadline become 超期 (:meth:`data.store.base.Store.sweep_overdue`). 0 (the default of a bare
+        config): the server does not sweep (``onemap serve`` sweeps every ``ONEMAP_SWEEP_MINUTES``).
     """
 
     tile_url: str | None = None
@@ -69,6 +74,7 @@ class AppConfig:
     data_dir: Path = Path("var")
     sso_header: str = ""
     trusted_proxies: tuple[str, ...] = ()
+    sweep_minutes: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -403,6 +409,36 @@ def router_request(pathname: str, search: str = "", shown: dict | None = None) -
     }
 
 
+def start_sweeper(store: Store, every_s: float) -> threading.Event:
+    """Run the overdue sweep (超期巡检) now and every ``every_s`` seconds in a background thread.
+
+    Orders it marks 超期 show on the screens within the read cache's minute
+    (:data:`dashboard.queries.TTL_S`). A failure (the store down) is logged and the next round tries
+    again. Several servers on one store may all sweep: an order is marked once (the sweep takes only
+    orders not yet marked, under a row lock).
+
+    Returns
+    -------
+    threading.Event
+        Set it to stop the thread.
+    """
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                n = store.sweep_overdue()
+            except Exception:
+                log.warning("overdue sweep failed; next try in %.0f s", every_s, exc_info=True)
+            else:
+                if n:
+                    log.info("overdue sweep: %d work order(s) marked 超期", n)
+            stop.wait(every_s)
+
+    threading.Thread(target=run, daemon=True, name="onemap-sweep").start()
+    return stop
+
+
 def create_app(
     store: Store,
     config: AppConfig | None = None,
@@ -515,6 +551,8 @@ def create_app(
         "function(href) { return null; }", Output(NOTICE_ID, "children"), Input("url", "href")
     )
     pages.register_callbacks(app, q, config)
+    if config.sweep_minutes > 0:
+        start_sweeper(store, config.sweep_minutes * 60)
     from dashboard import wall
 
     wall.install(app, q, config)

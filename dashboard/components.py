@@ -96,8 +96,12 @@ def data_table(
     page_size: int = 15,
     *,
     row_id: str | None = None,
+    layer: str | None = None,
 ) -> dash_table.DataTable:
     """A sortable, paged Dash DataTable of (already masked) records.
+
+    ``layer``: the schema layer of the records; its columns are headed by their Chinese names (the
+    column ids, which callbacks read, stay English).
 
     ``row_id``: the column whose value identifies each row (DataTable's row ``id``, hidden): rows can then
     be selected one at a time (``selected_row_ids``).
@@ -107,7 +111,13 @@ def data_table(
         if pd.api.types.is_datetime64_any_dtype(shown[col]):
             shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M")
     shown = shown.astype(object).where(shown.notna(), None)
-    columns = [{"name": c, "id": c} for c in shown.columns]
+    zh = {}
+    if layer is not None:
+        from data.schema import LAYERS
+
+        if layer in LAYERS:
+            zh = {c.name: c.zh for c in LAYERS[layer].columns}
+    columns = [{"name": zh.get(c, c), "id": c} for c in shown.columns]
     data = shown.to_dict("records")
     select: dict = {}
     if row_id is not None and row_id in shown.columns and "id" not in shown.columns:

@@ -77,7 +77,11 @@ def grid_section(ctx) -> html.Div | None:
         if unmask:
             buttons += _unmask_bar(layer)
         table = data_table(
-            frame, {"type": "grid-records", "layer": layer}, 12, row_id=LAYERS[layer].key if unmask else None
+            frame,
+            {"type": "grid-records", "layer": layer},
+            12,
+            row_id=LAYERS[layer].key if unmask else None,
+            layer=layer,
         )
         tabs.append(
             dcc.Tab(
@@ -183,8 +187,9 @@ def register(app, q, config) -> None:
             address=_address(),
             detail={"rows": len(frame), "format": fmt, "file": name},
         )
-        if fmt == "csv":
-            return dcc.send_string(frame.to_csv(index=False), name, type="text/csv")
+        frame = frame.rename(columns={c.name: c.zh for c in LAYERS[layer].columns})
+        if fmt == "csv":  # a BOM, or Excel on a Chinese desktop reads UTF-8 as GBK
+            return dcc.send_string("\ufeff" + frame.to_csv(index=False), name, type="text/csv")
         buf = io.BytesIO()
         frame.to_excel(buf, index=False, sheet_name=GRID_LAYERS[layer])
         return dcc.send_bytes(buf.getvalue(), name)

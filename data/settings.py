@@ -32,6 +32,9 @@ WALL_INTERVAL_S = float(os.environ.get("ONEMAP_WALL_INTERVAL_S", "30"))
 #: sweeps and traces, and the zone a deadline sent with an offset is converted to. Empty: the server's own.
 TIMEZONE = os.environ.get("ONEMAP_TIMEZONE", "")
 
+#: Minutes between the overdue sweeps (超期巡检) ``onemap serve`` runs itself (open work orders past their
+#: deadline become 超期); 0: none (then run ``onemap orders sweep`` from cron or a systemd timer).
+SWEEP_MINUTES = float(os.environ.get("ONEMAP_SWEEP_MINUTES", "5"))
 #: Trusted-header single sign-on (统一身份认证) behind a reverse proxy, off by default: the request header
 #: naming the logged-in user (e.g. ``X-Remote-User``), honoured only from the proxies below; the user must
 #: exist and be enabled in the local users table (its role and unit come from there).

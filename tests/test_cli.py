@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -181,6 +182,11 @@ def test_up_loads_the_store_runs_the_models_and_makes_demo_users(tmp_path):
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         assert store.count("incidents") == manifest["counts"]["incidents"]
         assert store.count("warnings") > 0
+        # the demo is a recorded history: its models push at its end, inside the dashboard's periods
+        until = dt.date.fromisoformat(manifest["until"][:10])
+        pushed = store.work_orders(kinds=["预警推送"], page_size=10_000).frame
+        assert len(pushed) == store.count("warnings")
+        assert set(pushed["created_at"].dt.date) == {until}
         users = (folder / "demo_users.txt").read_text(encoding="utf-8")
         assert "admin" in users and "grid_worker" in users
         assert oct((folder / "demo_users.txt").stat().st_mode & 0o777) == "0o600"
@@ -215,6 +221,53 @@ def test_models_run_stores_warnings_once(tiny_demo, tmp_path):
         assert store.count("warnings") == new
     finally:
         store.close()
+
+
+def test_models_run_pushes_at_the_clock_or_at_the_runs_moment(tiny_demo, tmp_path):
+    from data.store import open_store
+
+    folder = _city_in_store(tiny_demo, tmp_path)
+    runner = CliRunner()
+    run = ["models", "run", "--data", str(folder)]
+    replay = runner.invoke(main, [*run, "--as-of", "2026-09-30", "--push-at", "as-of", "HAZ-01"])
+    assert replay.exit_code == 0, replay.output
+    live = runner.invoke(main, [*run, "DISP-02"])
+    assert live.exit_code == 0, live.output
+    store = open_store(data_dir=folder)
+    try:
+        orders = store.work_orders(kinds=["预警推送"], page_size=10_000).frame
+        prefix = orders["summary"].str.slice(0, 9)
+        replayed = orders.loc[prefix == "[HAZ-01] ", "created_at"]
+        clocked = orders.loc[prefix == "[DISP-02]", "created_at"]
+        assert len(replayed) and len(clocked)
+        assert set(replayed) == {pd.Timestamp("2026-09-30 23:59:59")}
+        assert set(clocked.dt.date) == {dt.date.today()}
+    finally:
+        store.close()
+
+
+def test_orders_sweep_marks_overdue_orders_once(tiny_demo, tmp_path):
+    from data.store import open_store
+
+    folder = _city_in_store(tiny_demo, tmp_path)
+    store = open_store(data_dir=folder)
+    try:
+        at = pd.Timestamp("2027-01-01 12:00").to_pydatetime()
+        open_states = ["待签收", "已签收", "处置中", "已反馈"]
+        frame = store.work_orders(page_size=10_000)
+        assert frame.total <= 10_000
+        frame = frame.frame
+        due = frame[frame.state.isin(open_states) & (frame.deadline < at) & frame.overdue_at.isna()]
+    finally:
+        store.close()
+    runner = CliRunner()
+    first = runner.invoke(main, ["orders", "sweep", "--data", str(folder), "--at", "2027-01-01 12:00"])
+    assert first.exit_code == 0, first.output
+    assert f"{len(due)} work order(s) marked 超期" in first.output and len(due) > 0
+    again = runner.invoke(main, ["orders", "sweep", "--data", str(folder), "--at", "2027-01-01 12:00"])
+    assert "0 work order(s) marked 超期" in again.output
+    bad = runner.invoke(main, ["orders", "sweep", "--data", str(folder), "--at", "yesterday-ish"])
+    assert bad.exit_code != 0 and "--at" in bad.output
 
 
 def test_import_a_messy_file_into_the_store_loses_no_row(tiny_demo, tmp_path):

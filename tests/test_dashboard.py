@@ -11,6 +11,7 @@ from dashboard import live
 from dashboard.app import ROUTER_OUTPUTS, AppConfig, create_app, router_request
 from dashboard.state import DEFAULT_LAYERS, ViewState, parse
 from data.access import Principal, find_personal_data, mask_frame, mask_value
+from data.schema import alias_map
 from data.store import load_layers, open_store
 from data.store.users import add_user
 
@@ -125,6 +126,18 @@ def test_grid_worker_sees_only_their_grid_whatever_the_url_asks(app, app_store):
     assert '"children": "1", "className": "card-value"' in text  # one grid
 
 
+def test_tables_are_headed_in_chinese(app, app_store):
+    """Record tables and the work-order list show the schema's Chinese column names (ids stay English)."""
+    store, _ = app_store
+    c = _client(app, "admin", "admin-pass-1")
+    orders = _render(c, "/warnings")
+    assert '"name": "工单编号", "id": "order_id"' in orders and '"name": "order_id"' not in orders
+    grid = _render(c, "/overview", f"?unit={store.worker_grid}")
+    assert '"name": "身份证号", "id": "id_number"' in grid
+    empower = _render(c, "/empower")
+    assert "实有人口" in empower and "persons_of_concern" not in empower
+
+
 def test_display_role_gets_no_personal_data(app):
     c = _client(app, "wall", "wall-pass-12")
     for page in ("overview", "empower", "warnings", "quality", "map"):
@@ -220,7 +233,10 @@ def test_grid_records_are_masked_and_export_is_audited(app, app_store):
     data = r.json["response"]["export-download"]["data"]
     assert data["filename"].endswith(".csv") and "/" not in data["filename"]
     content = data["content"] if not data.get("base64") else base64.b64decode(data["content"]).decode()
-    exported = pd.read_csv(io.StringIO(content), dtype=str)
+    assert content.startswith("\ufeff")  # Excel on a Chinese desktop reads UTF-8 only with a BOM
+    exported = pd.read_csv(io.StringIO(content[1:]), dtype=str)
+    assert {"网格编码", "身份证号"} <= set(exported.columns)  # Chinese headers, which the importer reads
+    exported = exported.rename(columns=alias_map("population"))
     assert len(exported) == store.count("population", filters={"grid_code": grid}) > 0
     assert set(exported["grid_code"]) == {grid}
     assert find_personal_data(content) == [] and exported["id_number"].str.contains(r"\*").all()

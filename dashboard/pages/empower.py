@@ -8,10 +8,17 @@ import plotly.graph_objects as go
 from dash import html
 
 from dashboard.components import card, cards, drill_table, graph, section
+from data.schema import LAYERS
 from geo.models import list_models
 from layers.figures import template
 
 TITLE = "数据赋能"
+
+
+def layer_zh(name: str) -> str:
+    """The Chinese name of a stored layer (``incidents`` → 警情), else the name itself."""
+    known = LAYERS.get(name)
+    return known.zh if known is not None else name
 
 
 def layout(ctx) -> html.Div:
@@ -21,6 +28,9 @@ def layout(ctx) -> html.Div:
     monthly = q.layer_counts("warnings", ctx.code, None, ctx.end, ["model_id", "month"], scope)
     table = models.merge(hits.rename(columns={"n": "hits"}), on="model_id", how="left")
     table["hits"] = table["hits"].fillna(0).astype("int64")
+    table["layers"] = [
+        "、".join(layer_zh(n.strip()) for n in str(v).split(",") if n.strip()) for v in table["layers"]
+    ]
     total = int(table["hits"].sum())
     fig = go.Figure()
     fig.update_layout(
@@ -46,6 +56,7 @@ def layout(ctx) -> html.Div:
     )
     if "source" in fresh:
         fresh = fresh.drop(columns=["source"])
+    fresh["图层"] = [layer_zh(n) for n in fresh["图层"]]
     fresh["导入耗时(秒)"] = fresh["导入耗时(秒)"].astype(float).round(2)
     return html.Div(
         [

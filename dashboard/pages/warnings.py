@@ -73,7 +73,7 @@ def layout(ctx) -> html.Div:
         parts.append(
             section(
                 f"工单列表（共 {page.total:,} 条，显示最新 {len(frame)} 条；点选查看流转记录）",
-                data_table(frame, "orders-table"),
+                data_table(frame, "orders-table", layer="work_orders"),
                 html.Div(id="order-trace", className="trace"),
                 section_id="orders-list",
             )

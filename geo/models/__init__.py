@@ -313,13 +313,13 @@ def cli_run(
     ids : iterable of str, optional
         Model ids (empty or None: all).
     result : dict, optional
-        Receives ``warnings`` (the frame) and ``counts``.
+        Receives ``warnings`` (the frame), ``counts`` and ``as_of`` (the run's moment).
     """
     when = to_as_of(as_of) if as_of is not None else default_as_of(data_dir)
     timings: dict[str, float] = {}
     warnings, counts = run_dir(data_dir, when, list(ids) if ids else None, timings=timings)
     if result is not None:
-        result.update(warnings=warnings, counts=counts)
+        result.update(warnings=warnings, counts=counts, as_of=when)
     lines = [f"as_of {when:%Y-%m-%d %H:%M:%S}  data {data_dir}"]
     for mid, n in counts.items():
         m = MODELS[mid]

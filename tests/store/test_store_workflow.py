@@ -125,6 +125,27 @@ def test_overdue_sweep_marks_each_order_once(store):
     assert stats.overdue.iloc[0] >= 2
 
 
+def test_the_server_sweeps_overdue_orders_by_itself(store):
+    """``onemap serve`` runs the sweep in the background (``ONEMAP_SWEEP_MINUTES``): an order past its
+    deadline on the clock becomes 超期 without anyone running a command; one still in time does not."""
+    import time
+
+    from dashboard.app import start_sweeper
+
+    late = _order(store, "高")  # pushed on 2026-11-01, 4 h to act: past on the clock
+    in_time = wf.dispatch(store, _grid(store, 1), "复核", "J000002", severity="低", now=wf.now())
+    stop = start_sweeper(store, 0.2)
+    try:
+        deadline = time.monotonic() + 20
+        while store.work_order(late["order_id"])["state"] != "超期" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+    assert store.work_order(late["order_id"])["state"] == "超期"
+    assert store.work_order(in_time["order_id"])["state"] == "待签收"
+    assert store.work_order_events(late["order_id"]).actor.iloc[-1] == "system"
+
+
 def test_warnings_are_stored_once_and_pushed(store):
     grids = store.grids_of()[:3]
     frame = pd.DataFrame(
