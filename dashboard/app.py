@@ -166,7 +166,12 @@ def _nav(ctx: PageContext | None, state: ViewState) -> html.Nav:
         p = ctx.principal
         who = [
             html.Span(f"{p.name or p.user_id} · {p.role_name}", className="who"),
-            html.A("退出", href="/logout", className="logout"),
+            html.Form(
+                html.Button("退出", type="submit", className="logout"),
+                method="POST",
+                action="/logout",
+                className="logout-form",
+            ),
         ]
     return html.Nav(
         [html.Span("警网融合一张图", className="brand"), *links, html.Span(who, className="user")],

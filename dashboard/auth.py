@@ -183,8 +183,8 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-LOGIN_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>登录 · 警网融合一张图</title>
+_PAGE_HEAD = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title} · 警网融合一张图</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body{{margin:0;font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;background:#0b1f3a;color:#fff;
@@ -195,7 +195,10 @@ input{{width:100%;box-sizing:border-box;padding:8px;font-size:15px}}
 button{{margin-top:20px;width:100%;padding:10px;background:#1f5fbf;color:#fff;border:0;font-size:16px}}
 .err{{color:#c0392b;margin-top:12px;font-size:14px}}
 </style></head><body>
-<form method="post" action="/login">
+"""
+LOGIN_PAGE = (
+    _PAGE_HEAD.replace("{title}", "登录")
+    + """<form method="post" action="/login">
 <h1>警网融合一张图</h1>
 <input type="hidden" name="next" value="{next}">
 <label for="user">用户名</label><input id="user" name="user" autocomplete="username" required>
@@ -204,6 +207,14 @@ button{{margin-top:20px;width:100%;padding:10px;background:#1f5fbf;color:#fff;bo
 <button type="submit">登录</button>
 <div class="err">{error}</div>
 </form></body></html>"""
+)
+#: ``GET /logout`` (a typed or bookmarked address) asks; only a same-origin POST logs out, so that a link
+#: or image on another site cannot end a session.
+LOGOUT_PAGE = (
+    _PAGE_HEAD.replace("{title}", "退出登录").format()
+    + """<form method="post" action="/logout"><h1>警网融合一张图</h1><p>确认退出登录？</p>
+<button type="submit">退出登录</button></form></body></html>"""
+)
 
 
 def install(
@@ -345,6 +356,8 @@ def install(
 
     @server.route("/logout", methods=["POST", "GET"])
     def _logout():
+        if flask.request.method == "GET":
+            return flask.Response(LOGOUT_PAGE, mimetype="text/html")
         principals.forget(str(flask.session.get("sid", "")))
         flask.session.clear()
         return flask.redirect("/login")

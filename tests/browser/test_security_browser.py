@@ -57,3 +57,15 @@ def test_unmask_one_row_of_the_grid_records(new_page, live_server, users, browse
         arg=[f"[id='{_dom_id(layer='population', type='grid-records')}']", person.id_number],
     )
     assert reason.input_value() == ""
+
+
+def test_the_logout_button_ends_the_session(new_page, live_server, users):
+    """退出 posts from the page itself (a GET link could be fired by any other site); the session then
+    ends: a screen sends the browser back to the log-in page."""
+    page = new_page()
+    login(page, live_server, users.ids["analyst"])
+    page.locator("button.logout").click()
+    page.wait_for_url("**/login**")
+    page.goto(live_server + "/overview")
+    page.wait_for_url("**/login**")
+    assert page.locator("#password").count() == 1
