@@ -137,7 +137,14 @@ def data_table(
 
 
 def section(title: str, *children: Any, section_id: str | None = None, live: bool = False) -> html.Section:
-    """A titled section; ``live`` makes the title follow the view in place (``{section_id}-title``)."""
+    """A titled section; ``live`` makes the title follow the view in place (``{section_id}-title``).
+
+    A figure placed directly in the section loses its own title: the section's heading names it (the
+    same figures keep their titles in the briefing sheet).
+    """
+    for child in children:
+        if isinstance(child, dcc.Graph) and isinstance(child.figure, go.Figure):
+            child.figure.update_layout(title_text=None)
     props = {"id": section_id} if section_id else {}
     head = live_block(f"{section_id}-title", title, tag=html.H3) if live and section_id else html.H3(title)
     return html.Section([head, *children], className="section", **props)
