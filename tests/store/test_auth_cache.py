@@ -86,7 +86,7 @@ def test_log_out_drops_its_own_session_entry_only(guarded):
     a, b = g.login(), g.login()
     assert _allowed(a) and _allowed(b)
     assert len(g.cache) == 2
-    assert a.get("/logout").status_code == 302
+    assert a.post("/logout").status_code == 302
     assert len(g.cache) == 1
     assert not _allowed(a)
     assert _allowed(b)
