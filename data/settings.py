@@ -12,6 +12,9 @@ from pathlib import Path
 DATA_DIR = Path(os.environ.get("ONEMAP_DATA", "var/demo"))
 #: Scale of the demo city built by ``onemap up`` on first run.
 DEFAULT_SCALE = os.environ.get("ONEMAP_SCALE", "small")
+#: Weeks of push-model history ``onemap up`` gives the demo city: the models run at the end of each of its
+#: last weeks, and the pushed orders are worked as workers and officers would have (演示预警闭环).
+DEMO_MODEL_WEEKS = int(os.environ.get("ONEMAP_DEMO_MODEL_WEEKS", "12"))
 #: Seed of the demo city built by ``onemap up``.
 DEFAULT_SEED = int(os.environ.get("ONEMAP_SEED", "0"))
 #: Areas below this (m²) are floating-point noise, not overlaps or gaps.

@@ -459,6 +459,30 @@ def up(data_dir, scale, then_serve, host, port) -> None:
         _serve(folder, host, port, wall=False)
 
 
+def _demo_model_history(store, folder: Path, manifest: dict) -> None:
+    """The demo city is a recorded history: its models run, and push, at the end of each of its last
+    ``ONEMAP_DEMO_MODEL_WEEKS`` weeks, and the pushed orders are worked up to its end (a warning dated by the
+    clock would fall outside every period the dashboard offers)."""
+    import pandas as pd
+
+    from data import settings
+    from data.store.demo_history import simulate_handling
+    from geo.models import default_as_of, run_dir
+
+    end = default_as_of(folder)
+    weeks = max(1, settings.DEMO_MODEL_WEEKS)
+    total = 0
+    for k in reversed(range(weeks)):
+        when = end - pd.Timedelta(weeks=k)
+        warnings, _ = run_dir(folder, when)
+        inserted, _ = store.upsert_warnings(warnings, push=True, now=when.to_pydatetime())
+        total += inserted
+        click.echo(f"推送模型 models as of {when:%Y-%m-%d}: {inserted} new warnings pushed")
+    states = simulate_handling(store, end.to_pydatetime(), seed=int(manifest.get("seed", 0)))
+    worked = " · ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
+    click.echo(f"预警闭环 {total:,} warnings over {weeks} weeks; their orders at the end: {worked}")
+
+
 def _ensure_store(folder: Path, manifest: dict) -> None:
     """Load the demo city into the store (once per build), run the push models into it, make demo users."""
     from data.store import load_layers
@@ -474,14 +498,7 @@ def _ensure_store(folder: Path, manifest: dict) -> None:
             report = load_layers(store, folder)
             for line in report.lines():
                 click.echo("  " + line)
-            from geo.models import default_as_of, run_dir
-
-            # The demo city is a recorded history: its models run, and push, at the end of that history
-            # (a warning dated by the clock would fall outside every period the dashboard offers).
-            when = default_as_of(folder)
-            warnings, _ = run_dir(folder, when)
-            inserted, existing = store.upsert_warnings(warnings, push=True, now=when.to_pydatetime())
-            click.echo(f"推送模型 models: {inserted} warnings stored and pushed, {existing} already stored")
+            _demo_model_history(store, folder, manifest)
         made = ensure_demo_users(store, folder)
         if made:
             click.echo(f"演示账号 demo users (passwords in {folder / 'demo_users.txt'}):")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 
 import pandas as pd
@@ -174,6 +175,55 @@ def test_warnings_are_stored_once_and_pushed(store):
     assert wf.push_warnings(store, T0) == 0
     with pytest.raises(ValueError, match="severity"):
         store.upsert_warnings(frame.assign(severity="urgent"))
+
+
+def test_the_demo_history_works_pushed_orders_by_the_rules(store):
+    """The demo's recorded warning loop (``onemap up``): pushed orders are worked up to the history's end
+    by moves the state machine allows, each traced; most in time, some late; nothing after the end."""
+    from data.store.demo_history import simulate_handling
+
+    grids = store.grids_of()
+    n = min(len(grids), 300)
+    frame = pd.DataFrame(
+        {
+            "model_id": "HAZ-01",
+            "grid_code": grids[:n],
+            "severity": ["高", "中", "低"] * (n // 3) + ["低"] * (n % 3),
+            "reason": "隐患整改超期",
+            "evidence_ids": [[f"Y{i}"] for i in range(n)],
+        }
+    )
+    store.upsert_warnings(frame, now=T0)
+    store.upsert_warnings(
+        frame.assign(evidence_ids=[[f"L{i}"] for i in range(n)]).head(5), now=T0 + dt.timedelta(days=30)
+    )
+    untouched_before = wf.dispatch(store, grids[0], "复核", "J9", severity="低", now=T0)  # not a warning
+    end = T0 + dt.timedelta(days=20)
+    states = simulate_handling(store, end, seed=1)
+    orders = store.work_orders(kinds=["预警推送"], page_size=1000).frame.set_index("order_id")
+    pushed_late = orders[orders.created_at > end]
+    assert len(pushed_late) == 5 and set(pushed_late.state) == {"待签收"}  # after the end: not worked
+    worked = orders[orders.created_at <= end]
+    assert sum(states.values()) == len(worked) == n
+    assert states.get("已办结", 0) > 0.7 * n  # most closed
+    assert 0 < len(worked[worked.overdue_at.notna()]) < 0.3 * n  # some late
+    for order_id, order in worked.iterrows():
+        trace = store.work_order_events(order_id)
+        chain = list(trace.to_state)  # from the push (None → 待签收) on
+        assert chain[0] == "待签收" and pd.isna(trace.from_state.iloc[0])
+        assert list(trace.from_state.iloc[1:]) == chain[:-1], (
+            order_id
+        )  # each move starts where the last ended
+        for a, b in itertools.pairwise(chain):
+            assert b in wf.TRANSITIONS[a], (order_id, a, b)
+        assert (trace["at"] <= end).all() and (trace["at"] >= order.created_at).all()
+        assert order.state == chain[-1] and order.version == len(chain)
+        assert pd.notna(order.overdue_at) == ("超期" in chain)
+        assert pd.notna(order.closed_at) == (order.state == "已办结")
+        if order.state == "已办结" and "超期" not in chain:
+            assert order.closed_at <= order.deadline
+    assert store.work_order(untouched_before["order_id"])["state"] == "待签收"
+    assert simulate_handling(store, end, seed=1) == {}  # worked orders are not worked again
 
 
 def test_reports_enter_the_data_only_when_approved(store):
