@@ -19,23 +19,28 @@ MODULES = {
 
 #: Browser side of a click on the map: a unit of the map drills into that unit at once (its code is in
 #: the click; no round trip, and the unit's polygon is not sent back to the server); a click on another
-#: layer (a hexagon, a point) hands its position to the server, which finds the unit below it.
+#: layer (a hexagon, a point) finds the unit below it in the map's own "units" layer
+#: (``window.onemap.unitAt``, ``assets/onemap_click.js``) and drills the same way; only when the map holds
+#: no such layer does the position go to the server, which finds the unit there.
 CLICK_JS = """
-function(clicks, search) {
+function(clicks, search, layersOfMaps) {
     var nu = window.dash_clientside.no_update;
     var trig = window.dash_clientside.callback_context.triggered;
     var click = trig && trig.length ? trig[0].value : null;
     if (!click || !click.picked) { return [nu, nu]; }
     var props = (click.object && click.object.properties) || {};
-    if (click.layerId === 'units' && props.code) {
+    var at = Array.isArray(click.coordinate) && click.coordinate.length >= 2 ? click.coordinate : null;
+    var code = click.layerId === 'units' && props.code ? String(props.code) : null;
+    for (var i = 0; !code && at && window.onemap && i < (layersOfMaps || []).length; i++) {
+        code = window.onemap.unitAt(layersOfMaps[i], at[0], at[1]);
+    }
+    if (code) {
         var params = new URLSearchParams(search || '');
-        if (params.get('unit') === String(props.code)) { return [nu, nu]; }
-        params.set('unit', String(props.code));
+        if (params.get('unit') === code) { return [nu, nu]; }
+        params.set('unit', code);
         return ['?' + params.toString(), nu];
     }
-    if (Array.isArray(click.coordinate) && click.coordinate.length >= 2) {
-        return [nu, {lon: click.coordinate[0], lat: click.coordinate[1], at: Date.now()}];
-    }
+    if (at) { return [nu, {lon: at[0], lat: at[1], at: Date.now()}]; }
     return [nu, nu];
 }
 """
@@ -52,6 +57,7 @@ def register_callbacks(app, q, config) -> None:
         Output(MAP_CLICK, "data"),
         Input({"live-map": ALL}, "clickInfo"),
         State("url", "search"),
+        State({"live-map": ALL}, "layers"),
         prevent_initial_call=True,
     )
 

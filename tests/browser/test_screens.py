@@ -325,3 +325,70 @@ def test_the_map_is_updated_in_place_and_the_controls_follow_the_url(admin_page)
     wait_screen(page)
     assert page.locator(".f-quick input[value='30d']").is_checked()
     assert _map_kept(page)
+
+
+def test_the_browser_finds_the_unit_under_a_click_as_shapely_does(admin_page, browser_store):
+    """A click on a hexagon or a point drills into the unit below it, found in the browser in the map's
+    own units layer (``window.onemap.unitAt``): the same unit as shapely finds in the same shapes, for
+    random positions over the city's counties and over one township's grids."""
+    import numpy as np
+    import shapely
+    from shapely.geometry import shape
+
+    from dashboard.queries import Queries
+
+    q = Queries(browser_store)
+    township = browser_store.units("township").unit_code.iloc[0]
+    rng = np.random.default_rng(7)
+    for code in (None, township):
+        fc, _codes, _level = q.child_shapes(code, "admin", None)
+        shapes = [shape(f["geometry"]) for f in fc["features"]]
+        x0, y0, x1, y1 = shapely.union_all(shapes).bounds
+        pts = np.column_stack([rng.uniform(x0, x1, 400), rng.uniform(y0, y1, 400)]).tolist()
+        expected = [
+            next(
+                (
+                    f["properties"]["code"]
+                    for f, s in zip(fc["features"], shapes, strict=True)
+                    if s.contains(shapely.Point(x, y))
+                ),
+                None,
+            )
+            for x, y in pts
+        ]
+        got = admin_page.evaluate(
+            "([fc, pts]) => pts.map(p => window.onemap.unitAt([{id: 'units', data: fc}], p[0], p[1]))",
+            [fc, pts],
+        )
+        assert got == [None if e is None else str(e) for e in expected]
+        assert sum(e is not None for e in expected) > 100  # most positions lie in a unit
+
+
+def test_a_click_on_a_hexagon_drills_down_without_asking_the_server(admin_page, browser_store):
+    """A click that deck.gl reports on another layer than the units (a hexagon here) drills into the
+    unit below it with no round trip for the position: the unit the server would find, no request
+    carrying the click."""
+    from shapely.geometry import shape
+
+    from dashboard.queries import Queries
+
+    page = admin_page
+    page.click("#nav-map")
+    page.wait_for_selector("#nav-map.active")
+    wait_screen(page)
+    wait_map_drawn(page)
+    q = Queries(browser_store)
+    fc, _codes, _level = q.child_shapes(None, "admin", None)
+    where = shape(fc["features"][-1]["geometry"]).representative_point()
+    expected = q.child_at(None, "admin", None, where.x, where.y)
+    assert expected
+    to_server: list[str] = []
+    page.on("request", lambda r: to_server.append(r.url) if '"map-click"' in (r.post_data or "") else None)
+    page.evaluate(
+        "([x, y]) => window.dash_clientside.set_props({'live-map': 'map'}, {clickInfo: {picked: true,"
+        " layerId: 'h3', coordinate: [x, y], object: {h: '872830828ffffff', v: 3}}})",
+        [where.x, where.y],
+    )
+    page.wait_for_function("(u) => new URLSearchParams(location.search).get('unit') === u", arg=expected)
+    wait_screen(page)
+    assert to_server == []
