@@ -42,7 +42,9 @@ def _path(
     created: dt.datetime, deadline: dt.datetime | None, worker: str, officer: str, rng: np.random.Generator
 ) -> list[tuple[dt.datetime, str, str]]:
     """The moves ``(time, state, actor)`` of one order pushed at ``created``, in time order."""
-    span = (deadline - created) if deadline is not None else dt.timedelta(hours=_DEFAULT_SPAN_H)
+    span = (deadline - created) if deadline is not None else dt.timedelta(0)
+    if span <= dt.timedelta(0):  # no deadline, or one not after the push
+        span = dt.timedelta(hours=_DEFAULT_SPAN_H)
     late = rng.random() < LATE_SHARE
     m = rng.uniform(1.2, 3.0) if late else rng.uniform(0.25, 0.9)  # close time, in spans
 
