@@ -77,8 +77,11 @@ def drill_table(
         cells = []
         for col in columns:
             v = rec.get(col)
+            missing = v is None or (isinstance(v, float | str) and pd.isna(v)) or v is pd.NA
             text = (
-                fmt_int(v)
+                "—"
+                if missing
+                else fmt_int(v)
                 if isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer()
                 else (f"{v:.1f}" if isinstance(v, float) else ("" if v is None or v is pd.NA else str(v)))
             )

@@ -234,9 +234,12 @@ def test_work_order_text_is_masked_in_the_trace_and_other_areas_are_refused(worl
         }
         return _text(client.post("/_dash-update-component", json=body))
 
+    wf.act(store, mine["order_id"], "handle", wf.SYSTEM_ACTOR, "自动转处置", 2)
     analyst = _client(world, "analyst")
     text = trace(analyst, mine)
     assert "138****5678" in text and "320602********1234" in text and find_personal_data(text) == []
+    # the first move has no earlier state ("—", not "nan"); moves by the system say so in Chinese
+    assert '"—"' in text and '"nan"' not in text and '"系统"' in text and '"system"' not in text
     assert "无权查看该工单" in trace(analyst, theirs) and "群租房" not in trace(analyst, theirs)
     frame = mask_frame(store.read("work_orders", filters={"order_id": mine["order_id"]}, geometry=False))
     assert frame.summary.iloc[0] == "核查出租屋，房东电话 138****5678"

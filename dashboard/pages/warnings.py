@@ -9,6 +9,7 @@ from dash import Input, Output, html
 from dashboard.components import card, cards, data_table, drill_table, graph, section
 from dashboard.queries import LEVEL_NAMES
 from data.access import mask_frame, mask_text
+from data.store.workflow import IMPORT_ACTOR, SYSTEM_ACTOR
 from layers.figures import status_donut
 
 TITLE = "预警推送"
@@ -109,6 +110,7 @@ def register(app, q, config) -> None:
         if order.get("grid_code") != grid:
             return html.Div("无权查看该工单", className="error")
         events = q.store.work_order_events(order_id)
+        events["actor"] = events["actor"].replace({SYSTEM_ACTOR: "系统", IMPORT_ACTOR: "数据导入"})
         return html.Div(
             [
                 html.H4(f"工单 {order_id} 流转记录（{order['state']}，版本 {order['version']}）"),

@@ -1286,7 +1286,7 @@ class Store:
             return 0
         df = pd.concat(frames, ignore_index=True)
         rows = _records(df)
-        note = f"导入 imported from {source}" if source else "导入 imported"
+        note = f"导入（{source}）" if source else "导入"
         return len(insert_orders(self, conn, rows, IMPORT_ACTOR, note, now()))
 
     def refresh(self) -> dict[str, float]:

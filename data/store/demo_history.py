@@ -33,7 +33,7 @@ _NOTES = {
     wf.HANDLING: "已上门核查，正在处置",
     wf.FED_BACK: "已处置，反馈结果",
     wf.CLOSED: "审核通过，办结",
-    wf.OVERDUE: "超过办理时限 (deadline passed)",
+    wf.OVERDUE: "超过办理时限（超期巡检）",
     wf.ESCALATED: "超期未办结，升级至派出所督办",
 }
 

@@ -335,7 +335,7 @@ def sweep_overdue(store: Store, now: dt.datetime | None = None, actor: str = SYS
             .values(state=OVERDUE, version=sa.bindparam("v_new"), overdue_at=at, updated_at=at),
             [{"oid": r.order_id, "v": r.version, "v_new": r.version + 1} for r in rows],
         )
-        note = f"超过办理时限 (deadline passed, sweep at {at:%Y-%m-%d %H:%M})"
+        note = f"超过办理时限（{at:%Y-%m-%d %H:%M} 超期巡检）"
         _insert_events(conn, [(r.order_id, r.state, OVERDUE, actor, at, note, r.version + 1) for r in rows])
     return len(rows)
 
@@ -493,7 +493,7 @@ def push_warnings(
                 "created_by": actor,
             }
         )
-    return len(insert_orders(store, conn, rows, actor, "预警推送 warning pushed", at))
+    return len(insert_orders(store, conn, rows, actor, "预警推送", at))
 
 
 def _new_order(
@@ -978,4 +978,4 @@ def divert_non_police(
                     "created_by": actor,
                 }
             )
-        return len(insert_orders(store, conn, rows, actor, "非警务警情分流 diverted to the grid", at))
+        return len(insert_orders(store, conn, rows, actor, "非警务警情分流至网格", at))
