@@ -807,7 +807,8 @@ def _grid_in_scope(call: Call, grid_code: str) -> str:
     return grid_code
 
 
-def _deadline(text: str | None) -> dt.datetime | None:
+def _deadline(text: str | None, *, ahead: bool = True) -> dt.datetime | None:
+    """The request's deadline in store time; ``ahead``: it must lie in the future."""
     if text is None:
         return None
     try:
@@ -822,7 +823,7 @@ def _deadline(text: str | None) -> dt.datetime | None:
             {"field": "deadline"},
         )
     value = wf.to_store_time(ts.to_pydatetime())
-    if value <= wf.now():
+    if ahead and value <= wf.now():
         raise ApiError(
             422, "bad_deadline", "办理时限须晚于当前时间 (deadline must lie ahead)", {"field": "deadline"}
         )
@@ -859,7 +860,10 @@ def _dispatch(call: Call) -> tuple:
     if not body["summary"].strip():
         raise _invalid([_problem("body", "summary", "minLength", "must not be blank")])
     grid = _grid_in_scope(call, body["grid_code"])
-    deadline = _deadline(body.get("deadline"))
+    key = body.get("client_id")
+    # a retry of an order already made keeps its deadline, which may have passed since the first request
+    retry = key is not None and wf.order_by_key(call.store, wf.KIND_DISPATCH, call.principal.user_id, key)
+    deadline = _deadline(body.get("deadline"), ahead=not retry)
     try:
         order = wf.dispatch(
             call.store,
@@ -868,7 +872,7 @@ def _dispatch(call: Call) -> tuple:
             call.principal.user_id,
             severity=body.get("severity", "中"),
             deadline=deadline,
-            key=body.get("client_id"),
+            key=key,
         )
     except wf.IdempotencyConflict as exc:
         raise _key_reused(exc) from None

@@ -570,6 +570,17 @@ def idempotency_source(actor: str, key: str) -> str:
     return f"{actor}/{key}"
 
 
+def order_by_key(store: Store, kind: str, actor: str, key: str) -> dict[str, Any] | None:
+    """The order of ``kind`` that ``actor`` created with the idempotency ``key``, or None (none yet, or a
+    key that cannot be one)."""
+    try:
+        source_id = idempotency_source(actor, key)
+    except ValueError:
+        return None
+    with store.connect() as conn:
+        return _order_by_source(conn, kind, source_id)
+
+
 def _order_by_source(conn: sa.Connection, kind: str, source_id: str) -> dict[str, Any] | None:
     wo = T.work_orders
     row = conn.execute(sa.select(wo).where(wo.c.kind == kind, wo.c.source_id == source_id)).mappings().first()

@@ -4,6 +4,7 @@ optimistic locking under real concurrency, idempotent retries, masking, unmaskin
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from dataclasses import dataclass
@@ -640,6 +641,30 @@ def test_a_retried_dispatch_with_its_client_id_creates_one_order(api):
         ("client_id", "pattern")
     }
     assert api.store.count("work_orders") == n + 3
+
+
+def test_a_retry_after_its_deadline_passed_returns_the_order_made(api):
+    """A phone that lost the answer retries later: the deadline it asked for may have passed since. The
+    retry returns the order made (200); a new order with that deadline is refused (422 bad_deadline)."""
+    import time
+
+    oa = api.client("oa")
+    soon = wf.now() + dt.timedelta(seconds=2)
+    body = {
+        "grid_code": api.grid_a,
+        "summary": "核查门前堆物",
+        "severity": "中",
+        "deadline": soon.isoformat(),
+        "client_id": "a1b2c3d4-0009",
+    }
+    first = oa.post(f"{API_PREFIX}/work-orders", json=body)
+    assert first.status_code == 201, first.json
+    while wf.now() <= soon:
+        time.sleep(0.2)
+    again = oa.post(f"{API_PREFIX}/work-orders", json=body)
+    assert again.status_code == 200 and again.json["order_id"] == first.json["order_id"], again.json
+    new = oa.post(f"{API_PREFIX}/work-orders", json={**body, "client_id": "a1b2c3d4-0010"})
+    assert (new.status_code, new.json["error"]) == (422, "bad_deadline")
 
 
 def test_a_retried_report_with_its_client_id_creates_one_order(api):
