@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
+import pandas as pd
 import pytest
 
 from dashboard import live
@@ -135,8 +137,24 @@ def test_tables_are_headed_in_chinese(app, app_store):
     assert '"text": "工单状态"' not in orders  # the section's heading names the figure, once
     grid = _render(c, "/overview", f"?unit={store.worker_grid}")
     assert '"name": "身份证号", "id": "id_number"' in grid
+    grids = store.grids_of()[:2]
+    store.upsert_warnings(
+        pd.DataFrame(
+            {
+                "model_id": ["HAZ-01", "POP-01"],
+                "grid_code": grids,
+                "severity": ["中", "低"],
+                "reason": ["隐患整改超期", "居住证到期"],
+                "evidence_ids": [["Y-T1"], ["P-T1"]],
+                "created_at": pd.to_datetime(["2026-09-15 10:00", "2026-10-15 10:00"]),
+            }
+        ),
+        push=False,
+    )
+    app.server.extensions["onemap"]["queries"].cache.clear()
     empower = _render(c, "/empower")
     assert "实有人口" in empower and "persons_of_concern" not in empower
+    assert re.search(r'"x": \["20\d\d年\d\d月"', empower)  # the trend's months are labels, not a date axis
 
 
 def test_display_role_gets_no_personal_data(app):

@@ -44,7 +44,9 @@ def layout(ctx) -> html.Div:
         sub = monthly[monthly["model_id"].isin(ids)]
         if len(sub):
             agg = sub.groupby("month", as_index=False)["n"].sum()
-            fig.add_bar(x=pd.to_datetime(agg["month"]), y=agg["n"], name=aspect)
+            # months as labels: a date axis puts its own ticks (in English, at month ends) under the bars
+            fig.add_bar(x=pd.to_datetime(agg["month"]).dt.strftime("%Y年%m月"), y=agg["n"], name=aspect)
+    fig.update_xaxes(type="category", categoryorder="category ascending")
     status = q.layer_status()
     base = q.base_figures(ctx.code, None, scope)
     b = base.iloc[0] if len(base) else {}
