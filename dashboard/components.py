@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from dash import dash_table, dcc, html
 
 from dashboard.live import block as live_block
+from data.schema import LAYERS
 
 
 def fmt_int(value: Any) -> str:
@@ -83,7 +84,7 @@ def drill_table(
                 if missing
                 else fmt_int(v)
                 if isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer()
-                else (f"{v:.1f}" if isinstance(v, float) else ("" if v is None or v is pd.NA else str(v)))
+                else (f"{v:.1f}" if isinstance(v, float) else str(v))
             )
             if col == link_col and hrefs is not None:
                 cells.append(html.Td(dcc.Link(text, href=hrefs[i], className="drill")))
@@ -114,12 +115,7 @@ def data_table(
         if pd.api.types.is_datetime64_any_dtype(shown[col]):
             shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M")
     shown = shown.astype(object).where(shown.notna(), None)
-    zh = {}
-    if layer is not None:
-        from data.schema import LAYERS
-
-        if layer in LAYERS:
-            zh = {c.name: c.zh for c in LAYERS[layer].columns}
+    zh = LAYERS[layer].zh_names if layer in LAYERS else {}
     columns = [{"name": zh.get(c, c), "id": c} for c in shown.columns]
     data = shown.to_dict("records")
     select: dict = {}

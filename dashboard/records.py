@@ -140,7 +140,7 @@ def unmask_row(q, principal, pathname, search, config, layer, row_ids, rows, rea
         )
     except (um.UnmaskRefused, um.UnmaskLimit, um.ReasonError, NotFoundError) as exc:
         return no_update, str(exc), no_update
-    names = {c.name: c.zh for c in LAYERS[layer].columns}
+    names = LAYERS[layer].zh_names
     shown = "，".join(f"{names.get(k, k)} {v or '—'}" for k, v in found.fields.items())
     message = f"{found.record_id}：{shown}（本次查看已记入审计日志）"
     patch = no_update
@@ -187,7 +187,7 @@ def register(app, q, config) -> None:
             address=_address(),
             detail={"rows": len(frame), "format": fmt, "file": name},
         )
-        frame = frame.rename(columns={c.name: c.zh for c in LAYERS[layer].columns})
+        frame = frame.rename(columns=LAYERS[layer].zh_names)
         if fmt == "csv":  # a BOM, or Excel on a Chinese desktop reads UTF-8 as GBK
             return dcc.send_string("\ufeff" + frame.to_csv(index=False), name, type="text/csv")
         buf = io.BytesIO()

@@ -80,6 +80,11 @@ class Layer:
         return [c.name for c in self.columns]
 
     @property
+    def zh_names(self) -> dict[str, str]:
+        """Column name → its Chinese name (table headers, exports)."""
+        return {c.name: c.zh for c in self.columns}
+
+    @property
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
