@@ -97,11 +97,16 @@ def view_map(
     fc, codes, level = q.child_shapes(ctx.code, ctx.state.hierarchy, scope)
     counts = q.child_counts(ctx.code, ctx.state.hierarchy, ctx.start, ctx.end, ctx.categories, scope)
     values = counts.set_index("code")["n"].reindex(codes).fillna(0).to_numpy(np.float64)
-    cls = classify(values, k=5, theme=theme, unit="起")
-    out.append(
-        deck.grid_layer(with_values(fc, values), values, cls, layer_id="units", theme=theme, opacity=0.75)
-    )
-    legend.append(_legend_rows(f"{LEVEL_NAMES.get(level, level)}警情数（起）", cls.labels, cls.colours))
+    if "grids" in wanted:  # 网格: the child units coloured by their incidents
+        cls = classify(values, k=5, theme=theme, unit="起")
+        out.append(
+            deck.grid_layer(with_values(fc, values), values, cls, layer_id="units", theme=theme, opacity=0.75)
+        )
+        legend.append(_legend_rows(f"{LEVEL_NAMES.get(level, level)}警情数（起）", cls.labels, cls.colours))
+    else:  # unticked: the units stay as faint outlines, still there to hover and to click into
+        out.append(
+            deck.grid_layer(with_values(fc, values), None, layer_id="units", theme=theme, opacity=0.15)
+        )
     if "districts" in wanted:
         out.append(_district_layer(ctx))
         tips["districts"] = "<b>{name}</b><br>{code}"

@@ -15,8 +15,12 @@ intranet tile service's, when one is configured). Each directive, and why it is 
   eval;
 * ``style-src 'self' 'unsafe-inline'``: React, plotly and deck.gl set ``style`` attributes and inject
   ``<style>`` elements at run time (styles cannot run code);
-* ``img-src``, ``font-src``, ``connect-src``, ``worker-src``: ``'self'`` only. No ``data:`` or ``blob:``:
-  every screen and the wall draw without them in Chromium (the browser tests fail on any violation);
+* ``img-src``, ``font-src``, ``worker-src``: ``'self'`` only. No ``data:`` or ``blob:``: every screen
+  and the wall draw without them in Chromium (the browser tests fail on any violation);
+* ``connect-src 'self' data:``: deck.gl's loaders ``fetch`` the kernel-density image (核密度,
+  :func:`layers.deck.kde_layer`), which the server sends inline as a ``data:`` URL so that every server
+  process can answer without a second request. A ``data:`` URL carries nothing anywhere (no
+  exfiltration channel); network connections still go to this server only;
 * the tile service's origin is added to ``img-src`` and ``connect-src`` when ``ONEMAP_TILE_URL`` is set
   (the map fetches its tiles; ``{s}`` sub-domain placeholders become ``*``);
 * ``frame-ancestors 'none'`` (and ``X-Frame-Options: DENY``): no other page may frame the dashboard
@@ -111,7 +115,7 @@ def content_security_policy(
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", *extra, *images],
         "font-src": ["'self'"],
-        "connect-src": ["'self'", *extra],
+        "connect-src": ["'self'", "data:", *extra],
         "worker-src": ["'self'"],
         "frame-ancestors": [frame_ancestors],
         "object-src": ["'none'"],
