@@ -26,7 +26,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth, live, security
+from dashboard import auth, brief, live, security
 from dashboard.queries import LEVEL_NAMES, Queries
 from dashboard.state import COMPARISONS, HIERARCHIES, MAP_LAYERS, PAGES, QUICK_RANGES, ViewState, parse
 from data.access import Principal
@@ -165,6 +165,7 @@ def _nav(ctx: PageContext | None, state: ViewState) -> html.Nav:
     if ctx is not None:
         p = ctx.principal
         who = [
+            *(brief.buttons() if p.can("aggregates") else []),
             html.Span(f"{p.name or p.user_id} · {p.role_name}", className="who"),
             html.Form(
                 html.Button("退出", type="submit", className="logout"),
@@ -503,6 +504,7 @@ def create_app(
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="view-key"),
             dcc.Store(id="map-click"),  # dashboard.pages.MAP_CLICK
+            dcc.Download(id=brief.DOWNLOAD_ID),
             html.Div(id=NOTICE_ID, className="notice", role="alert"),
             html.Div(id="nav"),
             html.Div(id="filters"),
@@ -556,6 +558,7 @@ def create_app(
         "function(href) { return null; }", Output(NOTICE_ID, "children"), Input("url", "href")
     )
     pages.register_callbacks(app, q, config)
+    brief.register(app, q, config)
     if config.sweep_minutes > 0:
         start_sweeper(store, config.sweep_minutes * 60)
     from dashboard import wall

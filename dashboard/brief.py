@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import datetime as dt
+import logging
 import math
 import os
 import re
@@ -55,6 +56,8 @@ from geo.units import LEVEL_COLUMN, LEVEL_ZH, Unit, child_level
 from layers.colours import THEMES, classify
 from layers.figures import FONT_FAMILY, static_map_figure, template
 from layers.geometry import prepare
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "PAGE_HEIGHT",
@@ -1032,7 +1035,37 @@ def brief_bytes(fig: go.Figure, fmt: str = "png", *, scale: float = 1.0) -> byte
         "scale": float(scale),
     }
     with _EXPORT_LOCK:
-        return _RENDERER.render(fig, opts)
+        out = _RENDERER.render(fig, opts)
+    return _with_pdf_info(out, fig) if f == "pdf" else out
+
+
+def pdf_title(fig: go.Figure) -> str:
+    """The document title of a briefing: ``治安态势简报 · <unit> · <start>至<end>``."""
+    meta = dict(fig.layout.meta or {})
+    parts = ["治安态势简报", str(meta.get("unit_name") or "")]
+    if meta.get("start") and meta.get("end"):
+        parts.append(f"{meta['start']}至{meta['end']}")
+    return " · ".join(p for p in parts if p)
+
+
+def _with_pdf_info(pdf: bytes, fig: go.Figure) -> bytes:
+    """The PDF with a Chinese document title and author (Chromium's export names it after its own page,
+    which a PDF reader shows in its title bar), everything else unchanged."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.metadata = {
+        "/Title": pdf_title(fig),
+        "/Author": "警网融合一张图",
+        "/Subject": "治安态势简报",
+        "/Creator": "警网融合一张图",
+        "/Producer": "警网融合一张图",
+    }
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
 
 
 def render_brief(fig: go.Figure, path: str | Path, fmt: str | None = None, *, scale: float = 1.0) -> Path:
@@ -1152,3 +1185,63 @@ def brief_filename(unit_name: str, start: Any, end: Any, fmt: str) -> str:
     name = _UNSAFE.sub("_", name).strip("._")[:80] or "unit"
     s, e = _date(start, "start"), _date(end, "end")
     return f"治安态势简报_{name}_{s:%Y%m%d}-{e:%Y%m%d}.{f}"
+
+
+# --------------------------------------------------------------------------------------------------
+# the screens' briefing button (简报)
+
+#: DOM id of the briefing download (in the app's shell).
+DOWNLOAD_ID = "brief-download"
+
+
+def buttons() -> list:
+    """The navigation bar's 简报 buttons: the current unit and period as PNG or PDF."""
+    from dash import html
+
+    return [
+        html.Button(
+            f"简报{f.upper()}",
+            id={"type": "brief", "fmt": f},
+            className="btn btn-brief",
+            title=f"下载当前单元与时段的治安态势简报（{f.upper()}）",
+        )
+        for f in FORMATS
+    ]
+
+
+def register(app: Any, q: Any, config: Any) -> None:
+    """The callback of the 简报 buttons: the view of the URL, re-derived on the server for the logged-in
+    user (unit and period inside their scope), drawn and sent as a download."""
+    from dash import ALL, Input, Output, State, dcc, no_update, set_props
+    from dash import ctx as dash_ctx
+
+    from dashboard import auth
+
+    @app.callback(
+        Output(DOWNLOAD_ID, "data"),
+        Input({"type": "brief", "fmt": ALL}, "n_clicks"),
+        State("url", "pathname"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def _brief(clicks, pathname, search):
+        from dashboard.app import NOTICE_ID, page_context
+        from dashboard.state import parse
+
+        trigger = dash_ctx.triggered_id
+        principal = auth.current_principal()
+        pressed = isinstance(clicks, list) and any(isinstance(c, int) and c > 0 for c in clicks)
+        if not pressed or not isinstance(trigger, dict) or principal is None:
+            return no_update
+        fmt = trigger.get("fmt")
+        if fmt not in FORMATS or not principal.can("aggregates"):
+            return no_update
+        view = page_context(q, principal, parse(str(pathname or "/"), str(search or "")), config)
+        fig = brief_figure(q.store, view.unit.code, view.start, view.end, scope=principal.scope)
+        try:
+            content = brief_bytes(fig, fmt, scale=2.0 if fmt == "png" else 1.0)
+        except BriefExportError as exc:
+            log.warning("briefing export failed: %s", exc)
+            set_props(NOTICE_ID, {"children": "简报生成失败，请稍后重试"})
+            return no_update
+        return dcc.send_bytes(content, brief_filename(view.unit.name, view.start, view.end, fmt))

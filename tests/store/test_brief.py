@@ -241,6 +241,61 @@ def test_pdf_is_one_page_with_the_unit_and_period(loaded, made, browser, tmp_pat
     assert f"{START}至{END}" in text
     assert "治安态势简报" in text and f"{total:,}" in text
     assert not list(out.parent.glob(".*"))  # no temporary file left behind
+    # the document's own title (a PDF reader's title bar) is the briefing's, in Chinese, no tool's name
+    info = pypdf.PdfReader(out).metadata
+    assert info.title == f"治安态势简报 · {loaded.unit(county).name} · {START}至{END}"
+    assert all("kaleido" not in str(v).lower() and "chrom" not in str(v).lower() for v in info.values())
+
+
+def test_the_screens_briefing_button_sends_the_view_in_the_users_scope(loaded, browser, tmp_path):
+    """The 简报 button of the screens: the unit and period of the URL, drawn for the logged-in user; a
+    unit outside their scope in a crafted URL gives their own unit's briefing, never the other one."""
+    import json
+
+    from dashboard.app import AppConfig, create_app
+    from data.store.users import add_user
+
+    counties = sorted(loaded.units("county")["unit_code"])
+    mine, other = counties[0], counties[1]
+    add_user(loaded, "brief_analyst", "brief-test-pass-1", "analyst", mine)
+    app = create_app(loaded, AppConfig(data_dir=tmp_path))
+    c = app.server.test_client()
+    assert (
+        c.post("/login", json={"user": "brief_analyst", "password": "brief-test-pass-1"}).status_code == 200
+    )
+
+    def press(unit: str, fmt: str = "pdf") -> dict:
+        ident = {"fmt": fmt, "type": "brief"}
+        others = [
+            {"id": {"fmt": f, "type": "brief"}, "property": "n_clicks", "value": None} for f in B.FORMATS
+        ]
+        inputs = [[dict(o, value=1) if o["id"] == ident else o for o in others]]
+        body = {
+            "output": "brief-download.data",
+            "outputs": {"id": "brief-download", "property": "data"},
+            "inputs": inputs,
+            "state": [
+                {"id": "url", "property": "pathname", "value": "/overview"},
+                {"id": "url", "property": "search", "value": f"?unit={unit}&from={START}&to={END}"},
+            ],
+            "changedPropIds": [json.dumps(ident, separators=(",", ":"), sort_keys=True) + ".n_clicks"],
+        }
+        r = c.post("/_dash-update-component", json=body)
+        assert r.status_code == 200, r.get_data(as_text=True)[:500]
+        return r.get_json()["response"]["brief-download"]["data"]
+
+    import base64
+    import io
+
+    sent = press(mine)
+    name = loaded.unit(mine).name
+    assert sent["filename"] == B.brief_filename(name, START, END, "pdf")
+    pdf = pypdf.PdfReader(io.BytesIO(base64.b64decode(sent["content"])))
+    assert pdf.metadata.title == f"治安态势简报 · {name} · {START}至{END}"
+    crafted = press(other)
+    assert loaded.unit(other).name not in crafted["filename"] and name in crafted["filename"]
+    png = press(mine, "png")
+    assert png["filename"].endswith(".png") and base64.b64decode(png["content"])[:4] == b"\x89PNG"
 
 
 def test_png_has_the_page_size_and_is_not_blank(made, browser, tmp_path):
