@@ -366,7 +366,9 @@ def apply_filters(
             start, end = state.dates(as_of)
             changes.update(quick=None, start=start, end=end)
     if trigger == "hier" and changes.get("hierarchy", state.hierarchy) != state.hierarchy:
-        changes["unit"] = None  # a unit of the other hierarchy: start again from the top
+        changes["unit"] = (
+            None  # the caller puts the nearest unit of the other hierarchy (Queries.counterpart)
+        )
     return state.with_(**changes)
 
 
@@ -550,7 +552,10 @@ def create_app(
         trigger = next(iter(trigger.values()), None) if isinstance(trigger, dict) else None
         dates = (_day(starts[0]), _day(ends[0])) if starts and ends else (None, None)
         state = parse(pathname, search)
-        new = apply_filters(state, chosen, dates, trigger, q.as_of()).search()
+        view = apply_filters(state, chosen, dates, trigger, q.as_of())
+        if trigger == "hier" and view.hierarchy != state.hierarchy and state.unit:  # nearest unit there
+            view = view.with_(unit=q.counterpart(state.unit, view.hierarchy))
+        new = view.search()
         return new if new != (search or "") else dash.no_update
 
     # a new view starts without the notice of an earlier failure

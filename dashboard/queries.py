@@ -25,7 +25,7 @@ import shapely.geometry
 from data.store.base import Store, UnknownUnitError
 from geo.events import EventIndex
 from geo.heat import cells_of, h3_aggregate, lonlat_of
-from geo.units import LEVEL_ZH, Unit, child_level
+from geo.units import LEVEL_COLUMN, LEVEL_ZH, Unit, child_level
 from layers.geometry import feature_collection, prepare
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,30 @@ class Queries:
         if grid not in gu.index:
             return None
         return gu.at[grid, "district_code" if hierarchy == "police" else "village_code"]
+
+    def counterpart(self, code: str | None, hierarchy: str) -> str | None:
+        """The unit of ``hierarchy`` nearest to unit ``code`` of the other one: the smallest unit of
+        ``hierarchy`` holding every grid of ``code`` (a county → its 分局, a township → its 派出所, a
+        community → its 警格 when one holds all its grids, else the unit above); a grid stays itself;
+        None (the city) when no unit below the city holds them all."""
+        unit = self.unit(code) if code else None
+        if unit is None or unit.level == "city":
+            return None
+        if unit.level == "grid":
+            return unit.code
+        gu = self._cached("grid_units", (), lambda: self.store.grid_units().set_index("grid_code"))
+        column = LEVEL_COLUMN[unit.level]
+        if column not in gu.columns:
+            return None
+        rows = gu[gu[column] == unit.code]
+        levels = (
+            ("district", "station", "bureau") if hierarchy == "police" else ("village", "township", "county")
+        )
+        for level in levels:
+            values = rows[LEVEL_COLUMN[level]].dropna().unique() if len(rows) else []
+            if len(values) == 1:
+                return str(values[0])
+        return None
 
     def parent(self, unit: Unit, hierarchy: str) -> str | None:
         """The code of the unit above ``unit`` along ``hierarchy`` (None above the city)."""

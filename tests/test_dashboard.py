@@ -405,3 +405,55 @@ def test_apply_filters_changes_only_what_the_control_changed():
         state, {**controls, "cats": ["刑事", "x"], "cmp": "y", "layers": ["kde", "nope"]}, None, "cats", as_of
     )
     assert (new.categories, new.compare, new.layers) == (("刑事",), "yoy", ("kde",))
+
+
+def _switch_hierarchy(client, app, unit: str, to: str) -> str | None:
+    """The filter callback's request when the hierarchy control changes at ``unit``; the new ``unit``."""
+    from urllib.parse import parse_qs
+
+    key = next(k for k in app.callback_map if k.startswith("url.search"))
+    ident = {"f": "hier"}
+    body = {
+        "output": key,
+        "outputs": {"id": "url", "property": "search"},
+        "inputs": [[{"id": ident, "property": "value", "value": to}], [], []],
+        "state": [
+            {"id": "url", "property": "pathname", "value": "/overview"},
+            {
+                "id": "url",
+                "property": "search",
+                "value": f"?unit={unit}&h={'admin' if to == 'police' else 'police'}",
+            },
+        ],
+        "changedPropIds": [json.dumps(ident, separators=(",", ":"), sort_keys=True) + ".value"],
+    }
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    search = r.get_json()["response"]["url"]["search"]
+    return (parse_qs(search.lstrip("?")).get("unit") or [None])[0]
+
+
+def test_switching_hierarchy_keeps_the_nearest_unit(app, app_store):
+    """A county becomes the smallest police unit holding all its grids (its 分局 in the demo), a township
+    its 派出所, a grid stays itself, and back; checked against the grids each unit holds."""
+    store, _ = app_store
+    c = _client(app, "admin", "admin-pass-1")
+    gu = store.grid_units()
+    levels_all = ("county", "township", "village", "bureau", "station", "district")
+    own = {lvl: gu.groupby(f"{lvl}_code")["grid_code"].agg(frozenset) for lvl in levels_all}
+    for level, to in [
+        ("county", "police"),
+        ("township", "police"),
+        ("village", "police"),
+        ("bureau", "admin"),
+        ("station", "admin"),
+        ("district", "admin"),
+    ]:
+        code = sorted(own[level].index)[0]
+        grids = own[level][code]
+        got = _switch_hierarchy(c, app, code, to)
+        levels = ("district", "station", "bureau") if to == "police" else ("village", "township", "county")
+        holders = [(lvl, u) for lvl in levels for u, g in own[lvl].items() if grids <= g]
+        assert got == (holders[0][1] if holders else None), (level, code, got, holders[:2])
+    grid = sorted(gu.grid_code)[0]
+    assert _switch_hierarchy(c, app, grid, "police") == grid
