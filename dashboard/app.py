@@ -199,6 +199,10 @@ def _filters(ctx: PageContext) -> html.Div:
                 start_date=ctx.start.isoformat(),
                 end_date=ctx.end.isoformat(),
                 display_format="YYYY-MM-DD",
+                month_format="YYYY年M月",
+                first_day_of_week=1,  # weeks start on Monday; names from the zh-CN locale in assets/
+                start_date_placeholder_text="开始日期",
+                end_date_placeholder_text="结束日期",
                 max_date_allowed=ctx.as_of.isoformat(),
                 className="f-dates",
             ),
