@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dash_table, dcc, html
@@ -94,6 +95,18 @@ def drill_table(
     return html.Table([head, html.Tbody(rows)], className="tbl", id=table_id)
 
 
+#: How a yes/no value reads in a table.
+YES_NO = {True: "是", False: "否"}
+
+
+def _holds_bools(values: pd.Series) -> bool:
+    """True for an object column whose values are all booleans or missing (a nullable flag)."""
+    if values.dtype != object:
+        return False
+    present = values.dropna()
+    return len(present) > 0 and all(isinstance(v, bool | np.bool_) for v in present)
+
+
 def data_table(
     frame: pd.DataFrame,
     table_id: str | dict,
@@ -114,6 +127,8 @@ def data_table(
     for col in shown.columns:
         if pd.api.types.is_datetime64_any_dtype(shown[col]):
             shown[col] = shown[col].dt.strftime("%Y-%m-%d %H:%M")
+        elif pd.api.types.is_bool_dtype(shown[col]) or _holds_bools(shown[col]):
+            shown[col] = shown[col].map(YES_NO.get)  # 是/否, never true/false (the importer reads them back)
     shown = shown.astype(object).where(shown.notna(), None)
     zh = LAYERS[layer].zh_names if layer in LAYERS else {}
     columns = [{"name": zh.get(c, c), "id": c} for c in shown.columns]
