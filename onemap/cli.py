@@ -389,6 +389,12 @@ def orders_sweep(data_dir, at) -> None:
     click.echo(f"超期巡检 sweep: {n} work order(s) marked 超期")
 
 
+class UsageError(click.ClickException):
+    """A user's mistake (wrong folder, missing data): one clear message, exit status 2."""
+
+    exit_code = 2
+
+
 def _open_store(folder, url: str | None = None):
     """The store beside the layers of ``folder`` (or ``url`` / ONEMAP_DATABASE_URL)."""
     from data.store import open_store
@@ -514,6 +520,20 @@ def _serve(folder: Path, host: str | None, port: int | None, wall: bool) -> None
     from data import settings
 
     store = _open_store(folder)
+    try:
+        empty = not store.grids_of()
+    except Exception as exc:  # a store too old or broken to answer: say so, no traceback
+        store.close()
+        raise UsageError(f"数据库无法读取 (the store cannot be read): {exc}") from exc
+    if empty:
+        store.close()
+        where = settings.DATABASE_URL and "ONEMAP_DATABASE_URL" or f"{folder}/onemap.sqlite"
+        raise UsageError(
+            f"{where} 中还没有城市数据（没有网格），无法提供看板服务。请先运行 onemap up --data {folder}"
+            f"（生成并载入演示城市），或 onemap import <图层目录> --store embedded|URL --data {folder}"
+            f"（载入本单位的数据）。 (the store of {folder} holds no city yet: run `onemap up` for the demo"
+            " city or `onemap import DIR --store …` for your own layers first)"
+        )
     config = AppConfig(
         tile_url=settings.TILE_URL or None,
         data_dir=folder,

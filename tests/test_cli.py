@@ -372,3 +372,15 @@ def test_brief_command_names_an_unknown_unit(tiny_demo, tmp_path):
         ],
     )
     assert bad.exit_code != 0 and "999999" in bad.output
+
+
+def test_serving_an_empty_folder_says_what_to_run(tmp_path):
+    """`onemap serve` on a folder whose store holds no city exits 2 with what to run, no traceback, and
+    serves nothing (the server would be started after the check)."""
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    result = CliRunner().invoke(main, ["serve", "--data", str(folder), "--port", "1"])
+    assert result.exit_code == 2, result.output
+    assert "onemap up" in result.output and "onemap import" in result.output
+    assert "没有城市数据" in result.output and "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
