@@ -527,7 +527,7 @@ def _serve(folder: Path, host: str | None, port: int | None, wall: bool) -> None
         raise UsageError(f"数据库无法读取 (the store cannot be read): {exc}") from exc
     if empty:
         store.close()
-        where = settings.DATABASE_URL and "ONEMAP_DATABASE_URL" or f"{folder}/onemap.sqlite"
+        where = (settings.DATABASE_URL and "ONEMAP_DATABASE_URL") or f"{folder}/onemap.sqlite"
         raise UsageError(
             f"{where} 中还没有城市数据（没有网格），无法提供看板服务。请先运行 onemap up --data {folder}"
             f"（生成并载入演示城市），或 onemap import <图层目录> --store embedded|URL --data {folder}"
