@@ -430,18 +430,30 @@ def _number_format(values: NDArray[np.float64]) -> tuple[Callable[[float], str],
 
 
 def _labels(
-    bins: NDArray[np.float64], fmt: Callable[[float], str], integer: bool, unit: str
+    bins: NDArray[np.float64],
+    fmt: Callable[[float], str],
+    integer: bool,
+    unit: str,
+    lowest: float | None = None,
+    highest: float | None = None,
 ) -> tuple[str, ...]:
     """Chinese range labels: ``12 起及以下``, ``13–25 起``, …, ``101 起及以上`` (whole numbers) or
-    ``2.5以上``."""
+    ``2.5以上``. A class that holds one whole number says just it (``2 起``, never ``2–2 起``; ``0 起``
+    when nothing is below 0, never ``0 起及以下``); ``lowest`` and ``highest`` are the data's extremes."""
     u = f" {unit}" if unit else ""
+    first = f"{fmt(bins[0])}{u}" if lowest is not None and lowest >= bins[0] else f"{fmt(bins[0])}{u}及以下"
     if len(bins) == 1:
-        return (f"{fmt(bins[0])}{u}及以下",)
-    out = [f"{fmt(bins[0])}{u}及以下"]
+        return (first,)
+    out = [first]
     for lo, hi in itertools.pairwise(bins[:-1]):
         low = fmt(math.floor(lo) + 1) if integer else fmt(lo)
-        out.append(f"{low}–{fmt(hi)}{u}")
-    out.append(f"{fmt(math.floor(bins[-2]) + 1)}{u}及以上" if integer else f"{fmt(bins[-2])}{u}以上")
+        out.append(f"{low}{u}" if integer and math.floor(lo) + 1 == hi else f"{low}–{fmt(hi)}{u}")
+    if integer:
+        top = math.floor(bins[-2]) + 1
+        only = highest is not None and highest <= top
+        out.append(f"{fmt(top)}{u}" if only else f"{fmt(top)}{u}及以上")
+    else:
+        out.append(f"{fmt(bins[-2])}{u}以上")
     return tuple(out)
 
 
@@ -504,7 +516,14 @@ def classify(
     fmt, integer = _number_format(np.concatenate([finite, upper]))
     return Classes(
         colours=tuple(colours),
-        labels=_labels(upper, fmt, integer, unit),
+        labels=_labels(
+            upper,
+            fmt,
+            integer,
+            unit,
+            float(finite.min()) if len(finite) else None,
+            float(finite.max()) if len(finite) else None,
+        ),
         no_data_colour=_NO_DATA[theme],
         no_data_label=NO_DATA_LABEL,
         bins=tuple(float(b) for b in upper),

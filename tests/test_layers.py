@@ -210,6 +210,14 @@ def test_classify_edges_and_missing():
     assert cls.labels == ("10及以下", "11–30", "31及以上")
     few = colours.classify([5, 5, 5], "quantiles", 5)
     assert few.k == 1 and few.classify([5]).tolist() == [0]
+    assert few.labels == ("5",)
+    # a class of one whole number says just it: never "2–2 起" nor "0 起及以下" for counts
+    small = colours.classify([0, 0, 1, 2, 2, 3, 7], "fisher_jenks", 5, unit="起")
+    assert small.labels == ("0 起", "1 起", "2 起", "3 起", "4 起及以上"), small.labels
+    assert colours.classify([0, 1, 1, 2], "fisher_jenks", 3, unit="起").labels == ("0 起", "1 起", "2 起")
+    assert not any(re.search(r"(\d+)–\1\b", label) for label in small.labels)
+    spread = colours.classify([0, 1, 2, 5, 9, 14, 30, 31, 40], "fisher_jenks", 3, unit="起")
+    assert spread.labels == ("5 起及以下", "6–14 起", "15 起及以上"), spread.labels
 
 
 @pytest.mark.filterwarnings("ignore:Numba not installed")
