@@ -155,7 +155,7 @@ def view_map(
         theme=theme,
         tooltip=tooltip,
         style={"height": height},
-        fit=live,
+        fit=True,  # framed to the map's real size (also re-framed on resize: assets/onemap_fit.js)
     )
     legend_rows = live_block(f"{map_id}-legend", legend) if live else legend
     return html.Div(
