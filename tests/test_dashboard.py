@@ -200,9 +200,13 @@ def test_quick_ranges_end_on_the_data_day():
 
 
 def test_masking_rules():
-    assert mask_value("320602199001011234", "id_number") == "320602********1234"
+    # an ID keeps its region digits and last character, a birth date its year, a name its surname
+    assert mask_value("320602199001011234", "id_number") == "320602***********4"
+    assert mask_value("32060219900101123x", "id_number") == "320602***********X"
+    assert mask_value("320602900101123", "id_number") == "320602********3"
+    assert mask_value("1990-01-01", "birth_date") == "1990"
     assert mask_value("13812345678", "phone") == "138****5678"
-    assert mask_value("张三", "name") == "张*" and mask_value("欧阳修", "name") == "欧**"
+    assert mask_value("张三", "name") == "张*" and mask_value("欧阳修", "name") == "欧*"
     assert mask_value(None, "phone") is None
     import pandas as pd
 
