@@ -221,10 +221,13 @@ def _personal_spans(text: str) -> list[tuple[int, int, str, str]]:
     the separators, width of the digits or case of the ``X`` (digits as plain ASCII)."""
     spans = []
     for run in _RUN.finditer(text):
-        groups = [
-            (run.start() + m.start(), run.start() + m.end(), m.group().translate(_ASCII))
-            for m in _GROUP.finditer(run.group())
-        ]
+        groups = []
+        for m in _GROUP.finditer(run.group()):
+            start, end, digits = run.start() + m.start(), run.start() + m.end(), m.group().translate(_ASCII)
+            if not groups and start and text[start - 1] in "+＋" and digits[:2] == "86" and len(digits) > 2:
+                groups.append((start, start + 2, "86"))  # a country code written onto the number
+                start, digits = start + 2, digits[2:]
+            groups.append((start, end, digits))
         i = 0
         while i < len(groups):
             best, digits = None, ""
