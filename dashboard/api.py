@@ -19,8 +19,10 @@ Security:
   ``Sec-Fetch-Site``, a same-origin request (CSRF, 跨站请求伪造);
 - bodies are limited to :data:`MAX_BODY_BYTES`; strings may not hold control characters or lone
   surrogates (which PostgreSQL would refuse half-way);
-- personal data in answers is masked (:mod:`data.access`): the fields of a report's record by their
-  layer's ``pii`` columns, ID and mobile numbers anywhere in free text. The one exception is the answer
+- personal data in answers is masked for the caller's role as every record is
+  (:func:`data.access.mask_frame`): the fields of a report's record by their layer's ``pii`` columns (a
+  birth date to its year beside a masked ID number), ID and mobile numbers anywhere in free text in any
+  form they are written, house numbers for roles with a wide area. The one exception is the answer
   of the unmask route, which writes its audit entry before it answers (:mod:`data.store.unmask`);
 - no route changes or deletes an audit entry (the database refuses it too).
 

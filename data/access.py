@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from data.schema import LAYERS
+from data.schema import CODE_PATTERNS, LAYERS
 
 #: Role id → Chinese name.
 ROLES: dict[str, str] = {
@@ -349,9 +349,11 @@ def mask_frame(
         values = out[col]
         if col in kinds or not (pd.api.types.is_string_dtype(values) or values.dtype == object):
             continue
-        text = values.map(lambda v: isinstance(v, str))
+        code = re.compile(CODE_PATTERNS.get(col, r"(?!)"))
+        text = pd.Series([isinstance(v, str) and not code.fullmatch(v) for v in values], index=values.index)
         if text.any() and values[text].map(_may_hold_personal_data).any():
-            out[col] = values.map(lambda v: mask_text(v, principal))
+            # a unit code (a 乡's 15-digit grid code reads as an old ID number) is no free text
+            out[col] = values.where(~text, values.map(lambda v: mask_text(v, principal)))
     return out
 
 

@@ -159,3 +159,17 @@ def test_house_numbers_are_masked_for_wide_roles_only():
     officer = Principal("o", "officer", "32061200100101")
     assert mask_text(text, officer) == "核查华林社区1组2号、园河路1号2幢，电话 138****5678"
     assert mask_text("2026年12月4号 3号楼", None) == "2026年12月4号 3号楼"  # a day, no place before it
+
+
+def test_unit_codes_in_their_columns_are_no_free_text():
+    """A 乡's grid code (township 200–299) reads like a 15-digit ID born in 1920s: in its own column it is a
+    code and stays whole; written into free text it is masked (it cannot be told from an old ID there)."""
+    import pandas as pd
+
+    from data.access import mask_frame
+
+    frame = pd.DataFrame({"grid_code": ["320612201001001"], "summary": ["房东 320612201001001"]})
+    masked = mask_frame(frame, "work_orders").iloc[0]
+    assert masked.grid_code == "320612201001001" and masked.summary == "房东 320612********1"
+    smuggled = mask_frame(pd.DataFrame({"grid_code": ["电话 13812345678"]}), "work_orders").iloc[0]
+    assert smuggled.grid_code == "电话 138****5678"  # not a code: masked as text

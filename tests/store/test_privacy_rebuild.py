@@ -408,6 +408,14 @@ def test_no_masked_value_can_be_rebuilt_from_anything_a_role_can_read(world, rol
         for name in p["names"]:  # the surname, one star a name (several names joined stay apart)
             for part in re.split(r"[;；,，、\s]+", name):
                 assert not part or re.fullmatch(r"[^*]\*", part), (role, key, name)
+    # house numbers beside a masked name: whole for the officer and grid worker, who work these addresses
+    addresses = [row["address"] for a in answers for layer, row in a.rows if layer == "addresses"]
+    assert addresses, role
+    house = re.compile(r"[路街巷道弄组村里区][0-9]+号")
+    if role in ("officer", "grid_worker"):
+        assert all(house.search(x) for x in addresses if "号" in x)
+    else:
+        assert not any(house.search(x) for x in addresses), (role, addresses[:3])
     # the reported resident is among them: their whole birth date never shown beside the masked ID
     phone = NEW_RESIDENT["phone"]
     reported = [p for p in with_ids.values() if f"{phone[:3]}****{phone[7:]}" in p["phones"]]
@@ -427,14 +435,29 @@ def test_the_rebuild_finds_a_value_masked_the_old_way():
 
 # ---------------------------------------------------------------------- staff (item 12)
 def test_a_grid_worker_cannot_unmask_the_officer_above_their_grid(world):
-    officer = world.store.read("staff", filters={"staff_id": world.officer_staff}, geometry=False).iloc[0]
+    staff = world.store.read("staff", geometry=False)
+    officer = staff[staff.staff_id == world.officer_staff].iloc[0]
+    colleagues = sorted(staff[staff.unit_code == world.home].staff_id)  # the grid's own workers
+    secrets = {*staff.id_number.dropna(), *staff.phone.dropna()}
     before = world.store.audit_entries(filters={"action": "unmask"}).total
     for role in ("grid_worker", "officer", "analyst", "admin", "display"):
         c = world.client(role)
-        for target in (world.officer_staff, "W00000001"):
+        for target in (world.officer_staff, *colleagues):
             r = c.post(f"{API_PREFIX}/records/staff/{target}/unmask", json={"reason": "核查人员身份信息"})
             assert r.status_code == 403, (role, r.status_code, _text(r)[:200])
-            assert officer.id_number not in _text(r) and officer.phone not in _text(r)
+            assert not any(v in _text(r) for v in secrets)
+        # the layer spelt otherwise, or smuggled in the body: nothing either
+        for path in ("Staff", "staff%20", "staff%00", "..%2fstaff", "population%2F..%2Fstaff"):
+            r = c.post(
+                f"{API_PREFIX}/records/{path}/{world.officer_staff}/unmask", json={"reason": "核查人员身份"}
+            )
+            assert 400 <= r.status_code < 500, (role, path, r.status_code)
+            assert not any(v in _text(r) for v in secrets)
+        r = c.post(
+            f"{API_PREFIX}/records/population/{world.officer_staff}/unmask",
+            json={"reason": "核查人员身份信息", "layer": "staff"},
+        )
+        assert r.status_code in (400, 403, 404) and not any(v in _text(r) for v in secrets)
         answer = _unmask_callback(world, c, "staff", world.officer_staff)
         assert officer.id_number not in answer.text and officer.phone not in answer.text
         if role in ("grid_worker", "officer", "analyst"):
