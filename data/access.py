@@ -37,19 +37,17 @@ through), so that no combination of the fields shown to a role rebuilds a masked
 personal data are declared per column in :mod:`data.schema` (``Column.pii``) and masked by
 :func:`mask_value`:
 
-=============  ============================  ==================================================
-kind           masked as                     why
-=============  ============================  ==================================================
-id_number      ``320602***********X``        region digits and the last character only; the 8
-               (15-digit: ``320602********1``) birth digits and the sequence are hidden
-birth_date     the year (``1990``)           the birth date is the ID's digits 7–14: shown whole
-                                             beside a masked ID it would give them back
-phone          ``138****5678``               the national norm: 10^4 numbers remain
-name           ``张*``                        the surname; one star whatever the length
-work_name      whole to working roles        a staff member's name (a work identity), else ``张*``
-address        house numbers hidden          ``华林社区1组*号``, for roles with a wide area; whole for
-                                             officers and grid workers, who work their addresses
-=============  ============================  ==================================================
+* ``id_number``: ``320602***********X`` (15 digits: ``320602********1``), the region digits and the last
+  character only; the eight birth digits and the sequence are hidden;
+* ``birth_date``: the year (``1990``); the birth date is the ID's digits 7–14, so shown whole beside a
+  masked ID it would give them back;
+* ``phone``: ``138****5678``, the national norm (10^4 numbers remain);
+* ``name``: ``张*``, the surname and one star whatever the length;
+* ``work_name``: a staff member's name (a work identity), whole to the roles that work with staff, else
+  as ``name``;
+* ``address``: house numbers hidden (``华林社区1组*号``, ``园河路*号*幢``) from roles with a wide area (admin,
+  leader, analyst), who read records of a whole county or city: a house number beside a surname, a
+  gender and a birth year is an identity. Officers and grid workers see addresses whole: they work them.
 
 With the fields a role is shown beside a masked ID (region, birth year, gender, last character) about
 365 × 500 / 11 ≈ 16,600 ID numbers remain possible (:data:`MIN_CANDIDATES` is the floor the tests hold
