@@ -19,8 +19,10 @@ Security:
   ``Sec-Fetch-Site``, a same-origin request (CSRF, 跨站请求伪造);
 - bodies are limited to :data:`MAX_BODY_BYTES`; strings may not hold control characters or lone
   surrogates (which PostgreSQL would refuse half-way);
-- personal data in answers is masked (:mod:`data.access`): the fields of a report's record by their
-  layer's ``pii`` columns, ID and mobile numbers anywhere in free text. The one exception is the answer
+- personal data in answers is masked for the caller's role as every record is
+  (:func:`data.access.mask_frame`): the fields of a report's record by their layer's ``pii`` columns (a
+  birth date to its year beside a masked ID number), ID and mobile numbers anywhere in free text in any
+  form they are written, house numbers for roles with a wide area. The one exception is the answer
   of the unmask route, which writes its audit entry before it answers (:mod:`data.store.unmask`);
 - no route changes or deletes an audit entry (the database refuses it too).
 
@@ -51,7 +53,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from dashboard.auth import client_address, current_principal
 from data import settings
-from data.access import PERMISSIONS, ROLES, Principal, mask_text, mask_value
+from data.access import PERMISSIONS, ROLES, Principal, mask_record, mask_text, mask_value
 from data.schema import LAYERS, SEVERITIES, WORK_ORDER_KINDS, WORK_ORDER_STATES
 from data.store import unmask as um
 from data.store import workflow as wf
@@ -173,8 +175,8 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def _report(payload: Any) -> dict[str, Any] | None:
-    """The report (上报) held by an order, its personal fields masked."""
+def _report(payload: Any, principal: Principal) -> dict[str, Any] | None:
+    """The report (上报) held by an order, masked for the caller as a record of its layer is."""
     if not isinstance(payload, str) or not payload:
         return None
     try:
@@ -182,8 +184,7 @@ def _report(payload: Any) -> dict[str, Any] | None:
         layer, record = data["layer"], dict(data["record"])
     except (ValueError, KeyError, TypeError):
         return None
-    kinds = LAYERS[layer].pii_columns if layer in LAYERS else {}
-    masked = {k: mask_value(v, kinds[k]) if k in kinds else mask_text(v) for k, v in record.items()}
+    masked = mask_record(record, layer if layer in LAYERS else None, principal)
     return {"layer": layer, "layer_name": LAYERS[layer].zh if layer in LAYERS else layer, "record": masked}
 
 
@@ -225,19 +226,19 @@ def order_json(order: dict[str, Any], principal: Principal) -> dict[str, Any]:
     out = {k: _scalar(order.get(k)) for k in ORDER_FIELDS}
     for k in _TEXT_FIELDS:
         if k in out:
-            out[k] = mask_text(out[k])
-    out["report"] = _report(_scalar(order.get("payload")))
+            out[k] = mask_text(out[k], principal)
+    out["report"] = _report(_scalar(order.get("payload")), principal)
     out["allowed_actions"] = allowed_actions(order, principal)
     return to_json(out)
 
 
-def events_json(events: pd.DataFrame) -> list[dict[str, Any]]:
+def events_json(events: pd.DataFrame, principal: Principal | None = None) -> list[dict[str, Any]]:
     """The trace rows (流转记录), oldest first, notes masked."""
     cols = ("event_id", "from_state", "to_state", "actor", "at", "note", "version")
     rows = []
     for rec in events.to_dict("records"):
         row = {c: _scalar(rec.get(c)) for c in cols}
-        row["note"] = mask_text(row["note"])
+        row["note"] = mask_text(row["note"], principal)
         rows.append(row)
     return to_json(rows)
 
@@ -707,7 +708,7 @@ def _detail(call: Call, order_id: str) -> dict[str, Any]:
     order = call.store.work_order(order_id)
     return {
         **order_json(order, call.principal),
-        "events": events_json(call.store.work_order_events(order_id)),
+        "events": events_json(call.store.work_order_events(order_id), call.principal),
     }
 
 
@@ -968,7 +969,7 @@ def _audit(call: Call) -> tuple:
                 **{
                     k: _scalar(rec.get(k)) for k in ("audit_id", "at", "actor", "action", "target", "address")
                 },
-                "reason": mask_text(_scalar(rec.get("reason"))),
+                "reason": mask_text(_scalar(rec.get("reason")), call.principal),
                 "detail": detail,
             }
         )

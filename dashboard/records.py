@@ -46,14 +46,15 @@ def safe_filename(*parts: str, suffix: str) -> str:
 
 
 def grid_records(q, principal, grid_code: str, layer: str, limit: int = MAX_EXPORT_ROWS) -> pd.DataFrame:
-    """The masked records of ``layer`` in ``grid_code`` within the user's scope (empty when not allowed)."""
+    """The records of ``layer`` in ``grid_code`` within the user's scope, masked for their role
+    (:func:`data.access.mask_frame`; empty when not allowed)."""
     if layer not in GRID_LAYERS or not principal.may_read_layer(layer):
         return pd.DataFrame()
     if limit <= 10_000:
         frame = q.store.records(layer, grid_code, scope=principal.scope, page_size=limit, count=False).frame
     else:
         frame = q.store.read(layer, grid_code, scope=principal.scope, geometry=False).head(limit)
-    return mask_frame(frame.drop(columns=["geometry"], errors="ignore"), layer)
+    return mask_frame(frame.drop(columns=["geometry"], errors="ignore"), layer, principal)
 
 
 def grid_section(ctx) -> html.Div | None:

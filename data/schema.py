@@ -38,8 +38,11 @@ class Column:
     """One column of a layer.
 
     ``dtype`` is one of ``str``, ``int``, ``float``, ``bool``, ``datetime``, ``date``.
-    ``pii`` names the kind of personal information held (``name``, ``id_number``, ``phone``) so that it
-    can be masked (脱敏) wherever it leaves the store.
+    ``pii`` names the kind of personal information held so that it is masked (脱敏) wherever it leaves
+    the store, per record and per role (:func:`data.access.mask_frame`): ``name``, ``id_number``,
+    ``phone``, ``birth_date`` (shown as its year: beside a masked ID number a whole birth date would give
+    its eight hidden digits back), ``work_name`` (a staff member's name, a work identity) and ``address``
+    (a standard address, whose house numbers are hidden from roles with a wide area).
     """
 
     name: str
@@ -255,7 +258,7 @@ _STAFF = Layer(
     None,
     (
         _c("staff_id", "str", "人员编号"),
-        _c("name", "str", "姓名", pii="name"),
+        _c("name", "str", "姓名", pii="work_name"),
         _c("role", "str", "角色", choices=STAFF_ROLES),
         _c("unit_code", "str", "所属单元", description="grid_code for grid staff, district_code for police"),
         _c("phone", "str", "联系电话", pii="phone"),
@@ -272,7 +275,7 @@ _ADDRESSES = Layer(
     "Point",
     (
         _c("address_id", "str", "地址编码", aliases=("地址编号",)),
-        _c("address", "str", "标准地址", aliases=("地址", "详细地址")),
+        _c("address", "str", "标准地址", aliases=("地址", "详细地址"), pii="address"),
         _c("grid_code", "str", "网格编码", required=False),
         _c("building_kind", "str", "建筑类别", required=False),
         _c("households", "int", "户数"),
@@ -292,7 +295,7 @@ _POPULATION = Layer(
         _c("id_number", "str", "身份证号", pii="id_number"),
         _c("phone", "str", "联系电话", pii="phone", required=False),
         _c("gender", "str", "性别", choices=("男", "女")),
-        _c("birth_date", "date", "出生日期"),
+        _c("birth_date", "date", "出生日期", pii="birth_date"),
         _c("resident_kind", "str", "人口类别", choices=RESIDENT_KINDS),
         _c("address_id", "str", "居住地址编码"),
         _c("grid_code", "str", "网格编码"),

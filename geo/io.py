@@ -56,6 +56,7 @@ import pyogrio
 import pyproj
 import shapely
 
+from data.access import mask_value
 from data.idnumber import id_number_problems
 from data.schema import LAYERS, STORAGE_CRS, Column, Layer, alias_map, canonical_columns
 from data.schema import layer as schema_layer
@@ -1253,7 +1254,7 @@ def _convert_text(col: Column, text: pd.Series, label: str, probs: _Problems, no
         text = text.str.upper()
         why = pd.Series(id_number_problems(text.fillna("").to_numpy(dtype=object)), dtype="str")
         bad = present & (why != "").to_numpy()
-        masked = np.where(text.str.len() >= 10, text.str.slice(0, 6) + "********" + text.str.slice(-4), "***")
+        masked = text.map(lambda v: mask_value(v, "id_number")).fillna("").to_numpy(dtype=object)
         probs.add(
             "bad_id_number",
             bad,

@@ -12,7 +12,7 @@ import pytest
 from dashboard import live
 from dashboard.app import ROUTER_OUTPUTS, AppConfig, create_app, router_request
 from dashboard.state import DEFAULT_LAYERS, ViewState, parse
-from data.access import Principal, find_personal_data, mask_frame, mask_value
+from data.access import ROLES, Principal, find_personal_data, mask_frame, mask_value
 from data.schema import alias_map
 from data.store import load_layers, open_store
 from data.store.users import add_user
@@ -202,9 +202,13 @@ def test_quick_ranges_end_on_the_data_day():
 
 
 def test_masking_rules():
-    assert mask_value("320602199001011234", "id_number") == "320602********1234"
+    # an ID keeps its region digits and last character, a birth date its year, a name its surname
+    assert mask_value("320602199001011234", "id_number") == "320602***********4"
+    assert mask_value("32060219900101123x", "id_number") == "320602***********X"
+    assert mask_value("320602900101123", "id_number") == "320602********3"
+    assert mask_value("1990-01-01", "birth_date") == "1990"
     assert mask_value("13812345678", "phone") == "138****5678"
-    assert mask_value("张三", "name") == "张*" and mask_value("欧阳修", "name") == "欧**"
+    assert mask_value("张三", "name") == "张*" and mask_value("欧阳修", "name") == "欧*"
     assert mask_value(None, "phone") is None
     import pandas as pd
 
@@ -212,6 +216,31 @@ def test_masking_rules():
     masked = mask_frame(frame, "population")
     assert find_personal_data(masked.to_json(force_ascii=False)) == []
     assert find_personal_data(frame.to_json(force_ascii=False)) != []
+
+
+def test_the_permission_table_for_staff_and_addresses():
+    """Staff (民警, 辅警, 网格员) are unmasked by the leader role only; a grid worker never unmasks the
+    officer above their grid. House numbers are whole for those who work the addresses."""
+    unit = {"grid_worker": "320600001001001", "officer": "32060050010001"}
+    who = {role: Principal("x", role, unit.get(role, "320600")) for role in ROLES}
+    assert [r for r, p in who.items() if p.may_unmask("staff")] == ["leader"]
+    assert not Principal("x", "leader", None).may_unmask("staff")  # no unit: nothing
+    assert [r for r, p in who.items() if p.may_unmask("population")] == [
+        "leader",
+        "analyst",
+        "officer",
+        "grid_worker",
+    ]
+    assert [r for r, p in who.items() if p.sees_whole("address")] == ["officer", "grid_worker"]
+    assert not any(
+        p.sees_whole(kind) for p in who.values() for kind in ("id_number", "phone", "name", "birth_date")
+    )
+    frame = pd.DataFrame({"address": ["华林社区园河路1号2幢"], "name": ["徐晓丽"], "phone": ["15837260455"]})
+    assert mask_frame(frame, "addresses", who["analyst"]).address.iloc[0] == "华林社区园河路*号*幢"
+    assert mask_frame(frame, "addresses", who["officer"]).address.iloc[0] == "华林社区园河路1号2幢"
+    staff = mask_frame(frame.drop(columns="address"), "staff", who["grid_worker"]).iloc[0]
+    assert (staff["name"], staff["phone"]) == ("徐晓丽", "158****0455")  # a work identity; the phone masked
+    assert mask_frame(frame.drop(columns="address"), "staff", who["analyst"]).iloc[0]["name"] == "徐*"
 
 
 def test_default_deny():

@@ -70,7 +70,7 @@ def layout(ctx) -> html.Div:
     if ctx.principal.can("records"):
         page = q.store.work_orders(ctx.code, start=ctx.start, end=ctx.end, scope=scope, page_size=200)
         frame = page.frame.reindex(columns=ORDER_COLUMNS)
-        frame = mask_frame(frame, "work_orders")
+        frame = mask_frame(frame, "work_orders", ctx.principal)
         parts.append(
             section(
                 f"工单列表（共 {page.total:,} 条，显示最新 {len(frame)} 条；点选查看流转记录）",
@@ -115,7 +115,7 @@ def register(app, q, config) -> None:
             [
                 html.H4(f"工单 {order_id} 流转记录（{order['state']}，版本 {order['version']}）"),
                 drill_table(
-                    mask_frame(events.assign(at=events["at"].astype(str))),
+                    mask_frame(events.assign(at=events["at"].astype(str)), principal=principal),
                     {
                         "at": "时间",
                         "from_state": "原状态",
@@ -125,6 +125,6 @@ def register(app, q, config) -> None:
                     },
                     table_id="trace-table",
                 ),
-                html.P(f"摘要：{mask_text(order.get('summary')) or ''}"),
+                html.P(f"摘要：{mask_text(order.get('summary'), principal) or ''}"),
             ]
         )

@@ -4,7 +4,8 @@ Personal data is masked everywhere by default (:mod:`data.access`). :func:`unmas
 see one record's personal fields whole, used by the dashboard's grid records table and by the REST API
 alike, on either store:
 
-1. the user's role must allow it for the layer (:meth:`data.access.Principal.may_unmask`);
+1. the user's role must allow it for the layer (:meth:`data.access.Principal.may_unmask`); a staff
+   record (民警, 辅警, 网格员: not a resident) only for the leader role (``unmask_staff``);
 2. the reason must say why (at least :data:`MIN_REASON` characters besides white space);
 3. the user may unmask at most :data:`data.settings.UNMASK_PER_HOUR` records an hour;
 4. the record must exist *inside the user's scope* (and inside ``unit`` when given); a record outside
@@ -27,7 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data import settings
-from data.access import Principal, masked_columns
+from data.access import STAFF_LAYERS, Principal, masked_columns
 from data.schema import LAYERS
 from data.store import tables as T
 from data.store.base import NotFoundError, UnknownUnitError
@@ -94,6 +95,13 @@ def check_reason(reason: Any) -> str:
     return text
 
 
+def _shown(value: Any, dtype: str) -> str | None:
+    """One unmasked value as text: a date as ``YYYY-MM-DD``, missing as ``None``."""
+    if pd.isna(value):
+        return None
+    return pd.Timestamp(value).date().isoformat() if dtype == "date" else str(value)
+
+
 def recent_unmaskings(store: Store, user_id: str, now: dt.datetime | None = None) -> int:
     """How many records ``user_id`` unmasked in the hour before ``now``."""
     from data.store import workflow
@@ -151,6 +159,11 @@ def unmask(
     data.store.base.NotFoundError
         No such record inside the user's scope (and ``unit``); nothing is written.
     """
+    if layer in STAFF_LAYERS and not principal.may_unmask(layer):
+        raise UnmaskRefused(
+            f"工作人员信息仅限领导查看明文 (the role {principal.role} ({principal.role_name}) may not "
+            f"unmask staff records: only the leader role may)"
+        )
     if layer not in UNMASK_LAYERS or not principal.may_unmask(layer):
         raise UnmaskRefused(
             f"无权查看明文 (the role {principal.role} ({principal.role_name}) may not unmask "
@@ -181,7 +194,7 @@ def unmask(
     if len(frame) != 1:
         raise missing
     row = frame.iloc[0]
-    fields = {c: (None if pd.isna(row[c]) else str(row[c])) for c in columns}
+    fields = {c: _shown(row[c], lay.column(c).dtype) for c in columns}
     audit_id = store.append_audit(
         principal.user_id,
         ACTION,

@@ -26,7 +26,12 @@ def test_unmask_writes_the_audit_entry_and_answers_the_fields(store):
     grid, person = _grid_and_person(store)
     worker = Principal("w1", "grid_worker", grid)
     got = um.unmask(store, worker, "population", person.person_id, "  入户核查  ", address="10.1.2.3")
-    assert got.fields == {"name": person["name"], "phone": person.phone, "id_number": person.id_number}
+    assert got.fields == {
+        "name": person["name"],
+        "phone": person.phone,
+        "id_number": person.id_number,
+        "birth_date": str(person.birth_date.date()),
+    }
     entry = store.audit_entries(filters={"audit_id": got.audit_id}).frame.iloc[0]
     assert (entry.actor, entry.action, entry.target, entry.reason, entry.address) == (
         "w1",
@@ -44,7 +49,11 @@ def test_unmask_writes_the_audit_entry_and_answers_the_fields(store):
         ("display", "population", um.UnmaskRefused),
         ("admin", "population", um.UnmaskRefused),
         ("grid_worker", "persons_of_concern", um.UnmaskRefused),
-        ("analyst", "addresses", um.UnmaskRefused),  # no personal data to unmask
+        ("analyst", "hazards", um.UnmaskRefused),  # no personal data to unmask
+        ("officer", "addresses", um.UnmaskRefused),  # shown whole to officers already
+        ("officer", "staff", um.UnmaskRefused),  # staff: the leader role only
+        ("grid_worker", "staff", um.UnmaskRefused),
+        ("analyst", "staff", um.UnmaskRefused),
         ("superuser", "population", um.UnmaskRefused),  # an unknown role: default deny
     ],
 )
