@@ -23,7 +23,9 @@ When the store cannot be read (:func:`data.store.base.is_unavailable`) and the s
 out, the user cannot be checked: ``/api/…`` answers ``503`` JSON; pages and Dash requests go through
 with no principal and :func:`store_unavailable` true, so the screens say "数据暂不可用，请稍后刷新" and the
 video wall keeps its last good figures instead of getting a ``500``. No data is served without a
-principal checked in the last :data:`PRINCIPAL_TTL_S` seconds.
+principal checked in the last :data:`PRINCIPAL_TTL_S` seconds. A log-out during an outage deletes the
+browser's cookie and the process's cache entry and answers ``503``; the store's row cannot be revoked
+then, and ends by its idle time.
 
 Failed log-ins (no account enumeration: an unknown, disabled or locked account answers byte for byte
 like a wrong password, after the same scrypt work; see :func:`data.store.users.authenticate`): the

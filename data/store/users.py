@@ -22,6 +22,9 @@ login name as typed, whether it exists or not:
   ("too many attempts, retry in a few seconds", ``429``), never locked. The attacker is slowed to one
   guess per few seconds in all; the owner, at any address, gets in on a retry a few seconds later;
 * per client address across names: the server's rate limit (Flask-Limiter, :mod:`dashboard.auth`).
+
+(The ``users`` table's ``failed_logins`` and ``locked_until`` columns, the per-account lock-out of old,
+are no longer read; they are cleared on a successful log-in and a password change.)
 """
 
 from __future__ import annotations

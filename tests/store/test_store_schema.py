@@ -13,7 +13,6 @@ from alembic.script import ScriptDirectory
 from data import settings
 from data.store import MIGRATIONS_DIR, SQLITE_NAME, open_store
 from data.store import tables as T
-
 from data.store.postgis import PostGISStore, normalise_url
 from data.store.sqlite import SQLiteStore
 

@@ -45,6 +45,8 @@ def test_lock_out_after_failed_logins(store):
     with pytest.raises(U.LoginError) as refused:
         U.authenticate(store, "wang", "password-1", now=t0 + dt.timedelta(minutes=1))
     assert refused.value.reason == "locked" and str(refused.value) == U.FAILED_MESSAGE
+    # the lock is of that (name, address) pair: the owner at another address is not locked out
+    assert U.authenticate(store, "wang", "password-1", address="10.3.0.7", now=t0).user_id == "wang"
     later = t0 + dt.timedelta(minutes=U.LOCK_MINUTES + 1)
     assert U.authenticate(store, "wang", "password-1", now=later).user_id == "wang"
 
