@@ -2,21 +2,42 @@
 
 :func:`install` puts a guard in front of the Flask server behind the Dash app: nothing but the log-in
 page, the health check and the log-in route's own POST answers an anonymous request. Pages redirect to
-``/login?next=…``; anything else (``/_dash-*``, ``/api/…``, downloads, assets) gets ``401`` JSON. The
-session is Flask's signed cookie holding the user id and a random session id (HttpOnly, SameSite=Lax,
-Secure when configured); the user is read from the store at most once every :data:`PRINCIPAL_TTL_S`
-seconds per session (:class:`PrincipalCache`), so a user disabled with ``onemap users disable`` loses
-access within that many seconds, and log-out drops its session's entry at once. Wrong passwords are
-counted per account (lock-out in :mod:`data.store.users`) and per client address (:class:`RateLimiter`).
+``/login?next=…``; anything else (``/_dash-*``, ``/api/…``, downloads, assets) gets ``401`` JSON.
+
+Sessions (会话) live on the server, in the store (:mod:`data.store.sessions`), shared by every server
+process: the cookie ``onemap_session`` holds only a random 256-bit session id (HttpOnly, SameSite=Lax,
+``Secure`` with ``ONEMAP_SECURE_COOKIES`` or an ``https://`` ``ONEMAP_PUBLIC_URL``, which also turn on
+``Strict-Transport-Security``). ``POST /logout`` revokes its session; ``onemap users disable``, ``onemap
+users passwd`` and a user's own password change (``/password``) revoke every session of the user, on
+every device. Sessions end after ``ONEMAP_SESSION_IDLE_MINUTES`` unused and ``ONEMAP_SESSION_MAX_HOURS``
+after log-in (``ONEMAP_SESSION_MAX_HOURS_DISPLAY`` for video-wall accounts). A revoked or expired
+cookie is refused like no cookie (and deleted).
+
+Each request's session is checked in the store (one primary-key lookup; ``last_seen`` written at most
+once a minute) at most once every :data:`PRINCIPAL_TTL_S` seconds per session (:class:`PrincipalCache`).
+So a revocation takes effect at once in the process that made it (log-out and password change drop
+the entries of the sessions they end) and within :data:`PRINCIPAL_TTL_S` seconds in every other
+process (``onemap users disable`` run from a shell, another server worker).
 
 When the store cannot be read (:func:`data.store.base.is_unavailable`) and the session's entry has aged
 out, the user cannot be checked: ``/api/…`` answers ``503`` JSON; pages and Dash requests go through
 with no principal and :func:`store_unavailable` true, so the screens say "数据暂不可用，请稍后刷新" and the
 video wall keeps its last good figures instead of getting a ``500``. No data is served without a
-principal checked in the last :data:`PRINCIPAL_TTL_S` seconds.
+principal checked in the last :data:`PRINCIPAL_TTL_S` seconds. A log-out during an outage deletes the
+browser's cookie and the process's cache entry and answers ``503``; the store's row cannot be revoked
+then, and ends by its idle time.
+
+Failed log-ins (no account enumeration: an unknown, disabled or locked account answers byte for byte
+like a wrong password, after the same scrypt work; see :func:`data.store.users.authenticate`): the
+lock-out per (account, client address) and the slow-down per account are counted in the store; failed
+log-ins per client address, across accounts, are limited by Flask-Limiter (:data:`LOGIN_LIMIT`, counted
+in ``ONEMAP_RATELIMIT_STORAGE``: ``memory://`` per process, ``redis://…`` for several processes). The
+client address is the peer's, or behind a trusted proxy the one it appended to ``X-Forwarded-For``
+(:func:`client_address`).
 
 The logged-in :class:`~data.access.Principal` is :func:`current_principal`; its ``scope`` is what every
-store query of the request must use. Every log-in is written to the audit log.
+store query of the request must use. Every log-in, log-out and password change is written to the audit
+log.
 
 Trusted-header single sign-on (统一身份认证, off by default; :func:`sso_login`): behind a reverse proxy that
 authenticates users against a site's unified identity system, a request *from one of the trusted proxy
@@ -27,6 +48,7 @@ same header from any other address is ignored and logged.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import ipaddress
 import logging
@@ -34,62 +56,42 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import flask
+from flask_limiter import Limiter
 
+from data import settings
 from data.access import Principal
+from data.store import sessions as S
 from data.store import users as U
 from data.store.base import Store, is_unavailable
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 #: Paths answered without a log-in.
 PUBLIC_PATHS = ("/login", "/healthz")
-#: Failed log-ins per client address per window before ``429``.
-RATE_LIMIT, RATE_WINDOW_S = 10, 60.0
-#: Seconds a session's user, once read from the store, is trusted before it is read again.
+#: The session cookie (its value: the session id, nothing else).
+COOKIE_NAME = "onemap_session"
+#: Failed log-ins per client address, across accounts, before ``429`` (Flask-Limiter notation).
+LOGIN_LIMIT = "10 per minute;60 per hour"
+#: Seconds a session, once checked in the store, is trusted before it is checked again.
 PRINCIPAL_TTL_S = 5.0
 #: What a user is told when the store cannot be read.
 STORE_DOWN_MESSAGE = "数据暂不可用，请稍后刷新 (the data store cannot be reached)"
 
 
-class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds per key (sliding window, in memory, thread-safe)."""
-
-    def __init__(self, limit: int = RATE_LIMIT, window: float = RATE_WINDOW_S) -> None:
-        self.limit, self.window = limit, window
-        self._events: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        """True while ``key`` has had fewer than ``limit`` events in the window."""
-        t = time.monotonic() if now is None else now
-        with self._lock:
-            q = self._events.setdefault(key, deque())
-            while q and q[0] <= t - self.window:
-                q.popleft()
-            return len(q) < self.limit
-
-    def record(self, key: str, now: float | None = None) -> None:
-        """Count one event (a failed log-in) for ``key``."""
-        with self._lock:
-            self._events.setdefault(key, deque()).append(time.monotonic() if now is None else now)
-
-
 class PrincipalCache:
-    """The logged-in user of each session, read from the store at most once per ``ttl`` seconds.
+    """The logged-in user of each session, checked in the store at most once per ``ttl`` seconds.
 
-    Entries are keyed by the session's random id (made at log-in), so two sessions of one user are
-    separate and log-out (:meth:`forget`) drops exactly its own. A user disabled or moved to another unit
-    in the store keeps what the entry says for at most ``ttl`` seconds after the entry was read: that is
-    how long a disabled user may keep access. A user the store no longer knows or has disabled is never
-    cached (every request asks again), and a failed read caches nothing and raises.
+    Entries are keyed by the session id, so two sessions of one user are separate and log-out
+    (:meth:`forget`) drops exactly its own; :meth:`forget_user` drops every session of a user (password
+    change). A session revoked by another process, or whose user was disabled or moved to another unit,
+    keeps what the entry says for at most ``ttl`` seconds after the entry was read: that is how long it
+    may keep access there. A refused session is never cached (every request asks again), and a failed
+    read caches nothing and raises.
 
     Parameters
     ----------
@@ -108,19 +110,18 @@ class PrincipalCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl, self.max_entries, self._clock = ttl, max_entries, clock
-        self._entries: dict[str, tuple[float, str, Principal]] = {}
+        self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session_id: str, user_id: str, load: Callable[[str], Principal | None]) -> Principal | None:
-        """The principal of ``user_id`` in session ``session_id``, from the entry while it is fresh.
+    def get(self, session_id: str, load: Callable[[str], Principal | None]) -> Principal | None:
+        """The principal of session ``session_id``, from the entry while it is fresh.
 
         Parameters
         ----------
         session_id : str
-        user_id : str
         load : callable
-            Reads the principal from the store (``None`` for an unknown or disabled user); its errors
-            propagate.
+            Checks the session in the store (``None``: unknown, revoked, expired, user disabled); its
+            errors propagate.
 
         Returns
         -------
@@ -129,15 +130,14 @@ class PrincipalCache:
         now = self._clock()
         with self._lock:
             hit = self._entries.get(session_id)
-            if hit is not None and hit[1] == user_id and now - hit[0] < self.ttl:
-                return hit[2]
-        found = load(user_id)
+            if hit is not None and now - hit[0] < self.ttl:
+                return hit[1]
+        found = load(session_id)
         with self._lock:
-            if found is None:
-                self._entries.pop(session_id, None)
-                return None
             self._entries.pop(session_id, None)  # re-inserted last: the dict keeps read order
-            self._entries[session_id] = (now, user_id, found)
+            if found is None:
+                return None
+            self._entries[session_id] = (now, found)
             while len(self._entries) > self.max_entries:
                 del self._entries[next(iter(self._entries))]
         return found
@@ -146,6 +146,12 @@ class PrincipalCache:
         """Drop the entry of one session (log-out)."""
         with self._lock:
             self._entries.pop(session_id, None)
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop the entries of every session of ``user_id`` (password change, disabling)."""
+        with self._lock:
+            for key in [k for k, (_, who) in self._entries.items() if who.user_id == user_id]:
+                del self._entries[key]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -157,7 +163,8 @@ def store_unavailable() -> bool:
 
 
 def secret_key(folder: Path) -> bytes:
-    """The server's session-signing key, created once (mode 0600) in ``folder``."""
+    """The server's Flask signing key, created once (mode 0600) in ``folder`` (the session cookie holds
+    no signed data, but Flask and extensions may sign other things)."""
     path = Path(folder) / ".onemap_secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,6 +222,18 @@ LOGOUT_PAGE = (
     + """<form method="post" action="/logout"><h1>警网融合一张图</h1><p>确认退出登录？</p>
 <button type="submit">退出登录</button></form></body></html>"""
 )
+#: ``GET /password``: a user changes their own password (every other session of theirs ends).
+PASSWORD_PAGE = (
+    _PAGE_HEAD.replace("{title}", "修改密码")
+    + """<form method="post" action="/password"><h1>修改密码</h1>
+<label for="current">当前密码</label><input id="current" name="current" type="password"
+ autocomplete="current-password" required>
+<label for="new">新密码（至少 8 位）</label><input id="new" name="new" type="password"
+ autocomplete="new-password" minlength="8" required>
+<button type="submit">修改密码</button>
+<div class="err">{error}</div>
+</form></body></html>"""
+)
 
 
 def install(
@@ -223,10 +242,13 @@ def install(
     *,
     key: bytes,
     secure_cookies: bool = False,
-    limiter: RateLimiter | None = None,
+    login_limit: str = LOGIN_LIMIT,
+    ratelimit_storage: str = settings.RATELIMIT_STORAGE,
     sso_header: str = "",
     trusted_proxies: Iterable[str] = (),
     principals: PrincipalCache | None = None,
+    lifetime: S.Lifetime | None = None,
+    clock: Callable[[], dt.datetime] = S.now,
 ) -> PrincipalCache:
     """Require a log-in for everything the server answers but :data:`PUBLIC_PATHS`.
 
@@ -234,57 +256,66 @@ def install(
     ----------
     server : flask.Flask
     get_store : callable
-        Returns the open store (users live there).
+        Returns the open store (users and sessions live there).
     key : bytes
-        Session-signing key (:func:`secret_key`).
+        Flask's signing key (:func:`secret_key`).
     secure_cookies : bool
         Mark the session cookie ``Secure`` (behind HTTPS).
-    limiter : RateLimiter, optional
-        Log-in attempts per client address (default :data:`RATE_LIMIT` per minute).
+    login_limit : str
+        Failed log-ins per client address, across accounts (Flask-Limiter notation, default
+        :data:`LOGIN_LIMIT`).
+    ratelimit_storage : str
+        Where Flask-Limiter counts (``memory://``, ``redis://…``; ``ONEMAP_RATELIMIT_STORAGE``).
     sso_header : str
         Trusted-header single sign-on: the header naming the user (default empty: off).
     trusted_proxies : iterable of str
         Addresses or networks of the reverse proxies allowed to send ``sso_header`` and
         ``X-Forwarded-For`` (:func:`parse_proxies`).
     principals : PrincipalCache, optional
-        Where the sessions' users are kept between store reads (default one with
+        Where the sessions' users are kept between store checks (default one with
         :data:`PRINCIPAL_TTL_S`).
+    lifetime : data.store.sessions.Lifetime, optional
+        Idle time and absolute lifetime of sessions (default from the settings).
+    clock : callable
+        The store's time now (tests move it instead of sleeping).
 
     Returns
     -------
     PrincipalCache
         The cache in use.
     """
-    limiter = limiter or RateLimiter()
     principals = PrincipalCache() if principals is None else principals
+    lifetime = lifetime or S.Lifetime()
     server.secret_key = key
-    server.config.update(
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=secure_cookies,
-        SESSION_COOKIE_NAME="onemap_session",
-        ONEMAP_TRUSTED_PROXIES=parse_proxies(trusted_proxies),
-    )
-    if sso_header:
-        server.before_request(sso_login(get_store, sso_header))
+    server.config.update(ONEMAP_TRUSTED_PROXIES=parse_proxies(trusted_proxies))
+    cookie = {"httponly": True, "samesite": "Lax", "secure": bool(secure_cookies), "path": "/"}
+    sso = sso_login(get_store, sso_header, principals, clock) if sso_header else None
+
+    def check(session_id: str) -> Principal | None:
+        return S.check(get_store(), session_id, at=clock(), lifetime=lifetime)
 
     @server.before_request
     def _guard():
         path = flask.request.path
         flask.g.principal = None
-        user_id = flask.session.get("user")
-        if user_id:
-            session_id = str(flask.session.get("sid", ""))
+        session_id = flask.request.cookies.get(COOKIE_NAME)
+        if session_id:
             try:
-                flask.g.principal = principals.get(session_id, user_id, lambda u: U.principal(get_store(), u))
+                flask.g.principal = principals.get(session_id, check)
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
-                log.warning("cannot check user %s: the store is unavailable (%s)", user_id, exc)
+                log.warning("cannot check a session: the store is unavailable (%s)", exc)
                 flask.g.store_unavailable = True
             else:
                 if flask.g.principal is None:
-                    flask.session.clear()
+                    flask.g.session_cookie = ""  # refused: the browser drops it
+                else:
+                    flask.g.session_id = session_id
+        if sso is not None:
+            refused = sso()
+            if refused is not None:
+                return refused
         if path in PUBLIC_PATHS or flask.g.principal is not None:
             return None
         if store_unavailable():
@@ -299,55 +330,64 @@ def install(
             return flask.redirect("/login?next=" + _quote(target))
         return flask.jsonify(error="unauthorized", message="请先登录 (log in first)"), 401
 
+    @server.after_request
+    def _cookie(resp: flask.Response) -> flask.Response:
+        value = flask.g.get("session_cookie")
+        if value:
+            resp.set_cookie(COOKIE_NAME, value, **cookie)
+        elif value == "":
+            resp.delete_cookie(COOKIE_NAME, **cookie)
+        return resp
+
     @server.route("/healthz")
     def _health():
         return flask.jsonify(status="ok")
 
+    def answer(status: int, error: str, message: str, target: str = "/", page: str = LOGIN_PAGE):
+        if flask.request.is_json:
+            return flask.jsonify(error=error, message=message), status
+        body = page.format(next=html.escape(target), error=html.escape(message))
+        return body, status, {"Content-Type": "text/html; charset=utf-8"}
+
+    def breach(_limit) -> flask.Response:
+        resp = flask.make_response(answer(429, "rate_limited", U.THROTTLED_MESSAGE, _form_next()))
+        resp.headers["Retry-After"] = "60"
+        return resp
+
+    limiter = Limiter(client_address_key, app=server, storage_uri=ratelimit_storage, strategy="moving-window")
+    per_address = limiter.limit(
+        login_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 401, on_breach=breach
+    )
+
     @server.route("/login", methods=["GET", "POST"])
+    @per_address
     def _login():
         req = flask.request
         if req.method == "GET":
             return _page(_safe_next(req.args.get("next")), "")
-        data = req.get_json(silent=True) if req.is_json else req.form
-        if not isinstance(data, Mapping):
-            data = {}
+        data = _form()
         user, password = str(data.get("user", "")), str(data.get("password", ""))
-        target = _safe_next(data.get("next"))
-        if not limiter.allow(req.remote_addr or "?"):
-            msg = "尝试过于频繁，请稍后再试 (too many attempts)"
-            return (
-                (flask.jsonify(error="rate_limited", message=msg), 429)
-                if req.is_json
-                else (_page(target, msg), 429)
-            )
+        target = _form_next()
         try:
             if not user or len(user) > 64 or "\x00" in user or len(password) > 1024:
-                raise U.LoginError("用户名或密码错误 (wrong user name or password)")
-            who = U.authenticate(get_store(), user, password)
+                U.verify_password(password[:1024], U._DUMMY_HASH)  # the same work as any refusal
+                raise U.LoginError("malformed")
+            who = U.authenticate(get_store(), user, password, address=client_address(), now=clock())
+        except U.LoginThrottled as exc:
+            log.warning("log-in to %r from %s slowed: %s", user[:70], client_address(), exc.reason)
+            resp = flask.make_response(answer(429, "rate_limited", str(exc), target))
+            resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
         except U.LoginError as exc:
-            limiter.record(req.remote_addr or "?")
-            return (
-                (flask.jsonify(error="login_failed", message=str(exc)), 401)
-                if req.is_json
-                else (
-                    _page(target, str(exc)),
-                    401,
-                )
-            )
+            log.info("log-in to %r from %s refused: %s", user[:70], client_address(), exc.reason)
+            return answer(401, "login_failed", U.FAILED_MESSAGE, target)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             log.warning("log-in of %s: the store is unavailable (%s)", user, exc)
-            return (
-                (flask.jsonify(error="store_unavailable", message=STORE_DOWN_MESSAGE), 503)
-                if req.is_json
-                else (_page(target, STORE_DOWN_MESSAGE), 503)
-            )
-        principals.forget(str(flask.session.get("sid", "")))
-        flask.session.clear()
-        flask.session["user"] = who.user_id
-        flask.session["sid"] = secrets.token_urlsafe(16)
-        audit_login(get_store(), who.user_id, "password")
+            return answer(503, "store_unavailable", STORE_DOWN_MESSAGE, target)
+        _end_session(get_store, principals)
+        start_session(get_store(), who, "password", clock())
         if req.is_json:
             return flask.jsonify(
                 user=who.user_id, role=who.role, unit_code=who.unit_code, staff_id=who.staff_id
@@ -358,11 +398,79 @@ def install(
     def _logout():
         if flask.request.method == "GET":
             return flask.Response(LOGOUT_PAGE, mimetype="text/html")
-        principals.forget(str(flask.session.get("sid", "")))
-        flask.session.clear()
+        who = current_principal()
+        try:
+            _end_session(get_store, principals)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("log-out: the store is unavailable (%s)", exc)
+            flask.g.session_cookie = ""
+            return answer(503, "store_unavailable", STORE_DOWN_MESSAGE)
+        if who is not None:
+            get_store().append_audit(who.user_id, "logout", None, address=client_address())
         return flask.redirect("/login")
 
+    @server.route("/password", methods=["GET", "POST"])
+    def _password():
+        who = current_principal()
+        if who is None:  # only while the store is down (the guard let the request through)
+            return answer(503, "store_unavailable", STORE_DOWN_MESSAGE, page=PASSWORD_PAGE)
+        if flask.request.method == "GET":
+            return PASSWORD_PAGE.format(error=""), 200, {"Content-Type": "text/html; charset=utf-8"}
+        data = _form()
+        current, new = str(data.get("current", ""))[:1024], str(data.get("new", ""))[:1024]
+        store = get_store()
+        try:
+            U.authenticate(store, who.user_id, current, address=client_address(), now=clock())
+        except U.LoginThrottled as exc:
+            return answer(429, "rate_limited", str(exc), page=PASSWORD_PAGE)
+        except U.LoginError:
+            return answer(403, "wrong_password", "当前密码错误 (wrong current password)", page=PASSWORD_PAGE)
+        try:
+            ended = U.set_password(store, who.user_id, new)
+        except ValueError as exc:
+            return answer(400, "bad_password", f"新密码不符合要求 ({exc})", page=PASSWORD_PAGE)
+        principals.forget_user(who.user_id)
+        store.append_audit(
+            who.user_id, "password_change", None, address=client_address(), detail={"sessions_ended": ended}
+        )
+        start_session(store, who, "password_change", clock())  # this device stays logged in
+        if flask.request.is_json:
+            return flask.jsonify(ok=True, sessions_ended=ended)
+        return flask.redirect("/")
+
     return principals
+
+
+def _form() -> Mapping:
+    """The request's JSON object or form (an empty mapping for anything else)."""
+    req = flask.request
+    data = req.get_json(silent=True) if req.is_json else req.form
+    return data if isinstance(data, Mapping) else {}
+
+
+def _form_next() -> str:
+    return _safe_next(_form().get("next"))
+
+
+def start_session(store: Store, who: Principal, via: str, at: dt.datetime) -> str:
+    """Start a server-side session for ``who`` (the response sets its cookie), audit the log-in."""
+    address = client_address()
+    session_id = S.create(store, who.user_id, via=via, address=address, at=at)
+    flask.g.principal, flask.g.session_id, flask.g.session_cookie = who, session_id, session_id
+    if via != "password_change":
+        audit_login(store, who.user_id, via)
+    return session_id
+
+
+def _end_session(get_store: Callable[[], Store], principals: PrincipalCache) -> None:
+    """Revoke the request's session (if any) in the store and the cache; the browser drops the cookie."""
+    session_id = flask.request.cookies.get(COOKIE_NAME)
+    flask.g.session_cookie = ""
+    if session_id:
+        principals.forget(session_id)
+        S.revoke(get_store(), session_id)
 
 
 def _quote(target: str) -> str:
@@ -414,6 +522,11 @@ def _trusted(address: str | None) -> bool:
     return any(ip in net for net in networks)
 
 
+def client_address_key() -> str:
+    """The key Flask-Limiter counts a request under: :func:`client_address`."""
+    return client_address() or "?"
+
+
 def client_address() -> str | None:
     """The client's address for the audit log (``None`` outside a request).
 
@@ -438,14 +551,22 @@ def audit_login(store: Store, user_id: str, via: str) -> None:
     store.append_audit(user_id, "login", None, address=client_address(), detail={"via": via})
 
 
-def sso_login(get_store: Callable[[], Store], header: str) -> Callable[[], flask.Response | None]:
-    """A ``before_request`` function logging in the user a trusted proxy names in ``header``.
+def sso_login(
+    get_store: Callable[[], Store],
+    header: str,
+    principals: PrincipalCache | None = None,
+    clock: Callable[[], dt.datetime] = S.now,
+) -> Callable[[], flask.Response | None]:
+    """A function the log-in guard calls, after reading the session, to log in the user a trusted proxy
+    names in ``header``.
 
     A request from a trusted proxy (:func:`install`'s ``trusted_proxies``) with the header: the local
-    user of that name is logged in (session, audit entry ``login`` via ``sso``) unless the session is
-    theirs already; an unknown or disabled user gets ``403`` and the session is cleared. The header from
-    any other address is ignored (and logged). Without the header nothing changes (local log-in).
+    user of that name is logged in (a new server-side session, audit entry ``login`` via ``sso``) unless
+    the session is theirs already; an unknown or disabled user gets ``403`` and the request's session is
+    revoked. The header from any other address is ignored (and logged). Without the header nothing
+    changes (local log-in).
     """
+    principals = principals if principals is not None else PrincipalCache()
 
     def _sso() -> flask.Response | None:
         req = flask.request
@@ -456,23 +577,31 @@ def sso_login(get_store: Callable[[], Store], header: str) -> Callable[[], flask
             log.warning("ignored %s header from untrusted address %s", header, req.remote_addr)
             return None
         name = name.strip()
-        if name and flask.session.get("user") == name:
+        current = flask.g.get("principal")
+        if name and current is not None and current.user_id == name:
             return None
-        flask.session.clear()
-        who = U.principal(get_store(), name) if _USER_ID.fullmatch(name) else None
-        if who is None:
-            log.warning(
-                "single sign-on refused for %r from %s: no enabled local user", name[:70], req.remote_addr
-            )
-            msg = "统一身份用户在本系统中不存在或已停用 (no enabled local user of that name)"
-            if req.path.startswith(("/_dash", "/api/")):
-                return flask.make_response(flask.jsonify(error="sso_unknown_user", message=msg), 403)
-            return flask.make_response(
-                f"<!doctype html><meta charset=utf-8><title>无权访问</title><p>{html.escape(msg)}</p>", 403
-            )
-        flask.session["user"] = who.user_id
-        flask.session["sid"] = secrets.token_urlsafe(16)  # its own entry in the principal cache
-        audit_login(get_store(), who.user_id, "sso")
-        return None
+        flask.g.principal = None
+        try:
+            _end_session(get_store, principals)
+            store = get_store()
+            who = U.principal(store, name) if _USER_ID.fullmatch(name) else None
+            if who is not None:
+                start_session(store, who, "sso", clock())
+                return None
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("single sign-on of %r: the store is unavailable (%s)", name[:70], exc)
+            flask.g.store_unavailable = True
+            return None
+        log.warning(
+            "single sign-on refused for %r from %s: no enabled local user", name[:70], req.remote_addr
+        )
+        msg = "统一身份用户在本系统中不存在或已停用 (no enabled local user of that name)"
+        if req.path.startswith(("/_dash", "/api/")):
+            return flask.make_response(flask.jsonify(error="sso_unknown_user", message=msg), 403)
+        return flask.make_response(
+            f"<!doctype html><meta charset=utf-8><title>无权访问</title><p>{html.escape(msg)}</p>", 403
+        )
 
     return _sso

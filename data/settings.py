@@ -50,3 +50,45 @@ SSO_TRUSTED_PROXIES = tuple(
 #: Most records one user may unmask (查看明文) per hour; more answer "too many" (bulk reading is not
 #: what unmasking one record is for).
 UNMASK_PER_HOUR = int(os.environ.get("ONEMAP_UNMASK_PER_HOUR", "60"))
+
+#: Server-side sessions (登录会话, :mod:`data.store.sessions`): a session not used for this many minutes
+#: ends (idle time; a video wall refreshes every minute, so it never idles out) …
+SESSION_IDLE_MINUTES = float(os.environ.get("ONEMAP_SESSION_IDLE_MINUTES", "30"))
+#: … and every session ends this many hours after its log-in, however busy (absolute lifetime) …
+SESSION_MAX_HOURS = float(os.environ.get("ONEMAP_SESSION_MAX_HOURS", "12"))
+#: … except the sessions of ``display`` (大屏) accounts, which may live longer so that a video wall runs
+#: for days unattended (e.g. ``168`` = a week; default: :data:`SESSION_MAX_HOURS`).
+SESSION_MAX_HOURS_DISPLAY = float(
+    os.environ.get("ONEMAP_SESSION_MAX_HOURS_DISPLAY", os.environ.get("ONEMAP_SESSION_MAX_HOURS", "12"))
+)
+#: The address users reach the server at (e.g. ``https://onemap.gaj.local``), behind whatever proxy.
+PUBLIC_URL = os.environ.get("ONEMAP_PUBLIC_URL", "")
+
+
+def secure_cookies(flag: str, public_url: str) -> bool:
+    """``ONEMAP_SECURE_COOKIES`` as a bool: 1/true/yes/on and 0/false/no/off as said; empty: on exactly
+    when ``public_url`` is ``https://…``.
+
+    Raises
+    ------
+    ValueError
+        Any other value (named in the message).
+    """
+    value = flag.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ValueError(f"ONEMAP_SECURE_COOKIES={flag!r}: use 1 or 0 (or leave it unset)")
+    return public_url.strip().lower().startswith("https://")
+
+
+#: Session cookie ``Secure`` (sent over HTTPS only) and ``Strict-Transport-Security``: on when set to 1 /
+#: true / yes, off for 0 / false / no; unset: on exactly when :data:`PUBLIC_URL` is ``https://…``.
+SECURE_COOKIES = secure_cookies(os.environ.get("ONEMAP_SECURE_COOKIES", ""), PUBLIC_URL)
+
+#: Where the log-in rate limits per client address are counted (Flask-Limiter storage URI):
+#: ``memory://`` counts per server process; with several processes use a shared one, e.g.
+#: ``redis://127.0.0.1:6379``. (The lock-out itself is counted in the store, shared by every process.)
+RATELIMIT_STORAGE = os.environ.get("ONEMAP_RATELIMIT_STORAGE", "memory://")

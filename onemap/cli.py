@@ -541,6 +541,7 @@ def _serve(folder: Path, host: str | None, port: int | None, wall: bool) -> None
         sso_header=settings.SSO_HEADER,
         trusted_proxies=settings.SSO_TRUSTED_PROXIES,
         sweep_minutes=settings.SWEEP_MINUTES,
+        secure_cookies=settings.SECURE_COOKIES,
     )
     app = create_app(store, config)
     h, p = host or settings.HOST, port or settings.PORT
@@ -591,7 +592,7 @@ def brief(data_dir, unit_code, start, end, out) -> None:
 
 @main.group()
 def users() -> None:
-    """Local users (用户): add, list, disable."""
+    """Local users (用户): add, list, disable, passwd."""
 
 
 @users.command("add")
@@ -640,18 +641,38 @@ def users_list(data_dir) -> None:
 @DATA_OPTION
 @click.argument("user_id")
 def users_disable(data_dir, user_id) -> None:
-    """Disable a user (users are never deleted: the audit log names them)."""
+    """Disable a user and end every session of theirs (users are never deleted: the audit log names
+    them). A server that checked a session in the last few seconds stops accepting it within 5 s."""
     from data import settings
     from data.store.users import set_disabled
 
     store = _open_store(Path(data_dir) if data_dir else settings.DATA_DIR)
     try:
-        set_disabled(store, user_id, True)
+        ended = set_disabled(store, user_id, True)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
-    click.echo(f"disabled {user_id}")
+    click.echo(f"disabled {user_id} ({ended} session(s) ended)")
+
+
+@users.command("passwd")
+@DATA_OPTION
+@click.argument("user_id")
+@click.password_option("--password", help="New password (asked when omitted; at least 8 characters).")
+def users_passwd(data_dir, user_id, password) -> None:
+    """Set a user's password, clear the lock-out of the name and end every session of the user."""
+    from data import settings
+    from data.store.users import set_password
+
+    store = _open_store(Path(data_dir) if data_dir else settings.DATA_DIR)
+    try:
+        ended = set_password(store, user_id, password)
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"password of {user_id} changed ({ended} session(s) ended)")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dashboard.app import AppConfig, create_app, router_request
+from dashboard.auth import COOKIE_NAME
 from dashboard.records import safe_filename
 from dashboard.security import content_security_policy, tile_origin
+from data import settings as onemap_settings
 from data.access import find_personal_data
 from data.store import load_layers, open_store
 from data.store.users import add_user
@@ -54,6 +56,7 @@ def world(tiny_demo, tmp_path_factory):
     app = create_app(store, AppConfig(data_dir=folder))
     yield {
         "store": store,
+        "folder": folder,
         "app": app,
         "home": home.grid_code,
         "far": far.grid_code,
@@ -367,6 +370,86 @@ def test_only_a_same_origin_post_logs_out(world):
     r = c.post("/logout", headers={"Origin": "http://localhost"})
     assert r.status_code == 302 and r.headers["Location"].endswith("/login")
     assert c.get("/api/v1/work-orders").status_code == 401
+
+
+def _cookie(client) -> str:
+    return client.get_cookie(COOKIE_NAME).value
+
+
+def _replayed(world, saved: str) -> tuple:
+    """A fresh browser presenting a saved session cookie: (page, Dash callback, REST) answers."""
+    c = world["app"].server.test_client()
+    c.set_cookie(COOKIE_NAME, saved)
+    page = c.get("/overview")
+    page_status = "login" if page.status_code == 302 and "/login" in page.headers["Location"] else 0
+    return (
+        page_status or page.status_code,
+        _render(c, "/overview").status_code,
+        c.get("/api/v1/me").status_code,
+    )
+
+
+def test_a_cookie_saved_before_log_out_or_a_password_change_is_refused(world):
+    c = _client(world, "analyst")
+    saved = _cookie(c)
+    assert _replayed(world, saved) == (200, 200, 200)
+    assert c.post("/logout").status_code == 302
+    assert _replayed(world, saved) == ("login", 401, 401)
+    # a password change (the user's own page) ends the sessions of every device, saved copies included
+    add_user(world["store"], "changer", PASSWORD, "analyst", world["store"].units("county").unit_code.iloc[0])
+    devices = [world["app"].server.test_client() for _ in range(2)]
+    for d in devices:
+        assert d.post("/login", json={"user": "changer", "password": PASSWORD}).status_code == 200
+    saved = [_cookie(d) for d in devices]
+    assert "修改密码" in devices[0].get("/password").get_data(as_text=True)
+    r = devices[0].post("/password", data={"current": PASSWORD, "new": "changed-pass-1"})
+    assert r.status_code == 302
+    for cookie in saved:
+        assert _replayed(world, cookie) == ("login", 401, 401)
+    assert _replayed(world, _cookie(devices[0])) == (200, 200, 200)  # the device that changed it
+    assert devices[1].get("/api/v1/me").status_code == 401
+
+
+def test_secure_cookies_and_hsts_when_configured_or_the_public_url_is_https(world, monkeypatch):
+    assert onemap_settings.secure_cookies("", "https://onemap.gaj.local") is True
+    assert onemap_settings.secure_cookies("", "http://10.1.2.3:8050") is False
+    assert onemap_settings.secure_cookies("", "") is False
+    assert onemap_settings.secure_cookies("0", "https://onemap.gaj.local") is False
+    assert onemap_settings.secure_cookies(" TRUE ", "") is True
+    with pytest.raises(ValueError, match="ONEMAP_SECURE_COOKIES='sometimes'"):
+        onemap_settings.secure_cookies("sometimes", "")
+    app = create_app(world["store"], AppConfig(data_dir=world["folder"], secure_cookies=True))
+    c = app.server.test_client()
+    r = c.post("/login", json={"user": "analyst", "password": PASSWORD})
+    assert r.status_code == 200 and "; Secure" in r.headers["Set-Cookie"]
+    for resp in (r, c.get("/overview"), c.get("/api/v1/me"), c.get("/login")):
+        assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+    plain = _client(world).post("/login", json={"user": "analyst", "password": PASSWORD})
+    assert "Secure" not in plain.headers["Set-Cookie"]
+    # `onemap serve` hands the setting to the app
+    import dashboard.app
+    import dashboard.serve
+    from onemap import cli
+
+    seen = {}
+    monkeypatch.setattr(onemap_settings, "SECURE_COOKIES", True)
+    monkeypatch.setattr(cli, "_open_store", lambda folder: _Closable())
+    monkeypatch.setattr(
+        dashboard.app, "create_app", lambda store, config: seen.setdefault("app", _Closable(config))
+    )
+    monkeypatch.setattr(dashboard.serve, "run", lambda *a: None)
+    cli._serve(world["folder"], None, None, False)
+    assert seen["app"].config.secure_cookies is True
+
+
+class _Closable:
+    """Stands for the store and the app in ``onemap serve``."""
+
+    def __init__(self, config=None) -> None:
+        self.config, self.server = config, None
+
+    def close(self) -> None:
+        pass
 
 
 def test_oversized_requests_get_a_clear_413(world):

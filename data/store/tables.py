@@ -331,6 +331,33 @@ users = sa.Table(
     comment="用户 (本地账号)",
 )
 
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("session_hash", sa.Text(), primary_key=True, comment="SHA-256 of the cookie's session id"),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("created_at", DATETIME, nullable=False),
+    sa.Column("last_seen_at", DATETIME, nullable=False, comment="written at most once a minute"),
+    sa.Column("revoked_at", DATETIME, nullable=True, comment="log-out, disable, password change"),
+    sa.Column("via", sa.Text(), nullable=True, comment="password, sso"),
+    sa.Column("address", sa.Text(), nullable=True, comment="client address at log-in"),
+    sa.Index("ix_sessions_user_id", "user_id"),
+    sa.Index("ix_sessions_created_at", "created_at"),
+    comment="登录会话 (server-side sessions, revocable)",
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("account", sa.Text(), primary_key=True, comment="login name as typed (known or not)"),
+    sa.Column("address", sa.Text(), primary_key=True, comment="client address; '*' = the whole account"),
+    sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_at", DATETIME, nullable=False),
+    sa.Column("locked_until", DATETIME, nullable=True, comment="pair locked / account's next check"),
+    sa.Index("ix_login_failures_account_last_at", "account", "last_at"),
+    comment="登录失败计数 (lock-out per account and address)",
+)
+
 layer_loads = sa.Table(
     "layer_loads",
     metadata,

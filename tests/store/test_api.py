@@ -60,7 +60,7 @@ class Api:
 
 def _server(store) -> flask.Flask:
     server = flask.Flask(__name__)
-    auth.install(server, lambda: store, key=b"k" * 32, limiter=auth.RateLimiter(limit=1000))
+    auth.install(server, lambda: store, key=b"k" * 32, login_limit="1000 per minute")
     server.register_blueprint(api_blueprint(lambda: store))
     return server
 

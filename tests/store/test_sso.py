@@ -19,7 +19,7 @@ PASSWORD = "sso-test-pass-1"
 
 def _server(store, **sso) -> flask.Flask:
     server = flask.Flask(__name__)
-    auth.install(server, lambda: store, key=b"s" * 32, limiter=auth.RateLimiter(limit=1000), **sso)
+    auth.install(server, lambda: store, key=b"s" * 32, login_limit="1000 per minute", **sso)
     server.register_blueprint(api_blueprint(lambda: store))
 
     @server.route("/page")

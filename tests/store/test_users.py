@@ -42,8 +42,11 @@ def test_lock_out_after_failed_logins(store):
     for _ in range(U.MAX_FAILED_LOGINS):
         with pytest.raises(U.LoginError):
             U.authenticate(store, "wang", "bad-password", now=t0)
-    with pytest.raises(U.LoginError, match="锁定"):
+    with pytest.raises(U.LoginError) as refused:
         U.authenticate(store, "wang", "password-1", now=t0 + dt.timedelta(minutes=1))
+    assert refused.value.reason == "locked" and str(refused.value) == U.FAILED_MESSAGE
+    # the lock is of that (name, address) pair: the owner at another address is not locked out
+    assert U.authenticate(store, "wang", "password-1", address="10.3.0.7", now=t0).user_id == "wang"
     later = t0 + dt.timedelta(minutes=U.LOCK_MINUTES + 1)
     assert U.authenticate(store, "wang", "password-1", now=later).user_id == "wang"
 
@@ -51,8 +54,9 @@ def test_lock_out_after_failed_logins(store):
 def test_disabled_user_cannot_log_in_and_loses_the_session_principal(store):
     U.add_user(store, "zhao", "password-1", "leader", _county(store))
     U.set_disabled(store, "zhao")
-    with pytest.raises(U.LoginError, match="停用"):
+    with pytest.raises(U.LoginError) as refused:
         U.authenticate(store, "zhao", "password-1")
+    assert refused.value.reason == "disabled" and str(refused.value) == U.FAILED_MESSAGE
     assert U.principal(store, "zhao") is None
 
 
