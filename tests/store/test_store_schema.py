@@ -65,7 +65,7 @@ def test_open_twice_is_a_no_op(empty_store):
     again = open_store(url)
     try:
         with again.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0002"
+            assert MigrationContext.configure(conn).get_current_revision() == "0005"
     finally:
         again.close()
 
