@@ -262,3 +262,50 @@ def test_a_registered_bundle_is_still_served(app):
     page = client.get("/overview").get_data(as_text=True)
     src = next(s for s in page.split('"') if s.startswith("/_dash-component-suites/") and s.endswith(".js"))
     assert client.get(src.split("?")[0]).status_code == 200
+
+
+UNKNOWN_API = (
+    "/api",
+    "/api/",
+    "/api/v1",
+    "/api/v1/",
+    "/api/v2/me",
+    "/api/v1/nope",
+    "/api/v1/me/extra",
+    "/api/v1/work-orders/X1/unknown",
+    "/api/v1/work-orders/X1/actions/more",
+    "/api/v1/../v1/me/..",
+    "/api/%2e%2e/overview",
+    "/api/v1/openapi.json/x",
+)
+
+
+@pytest.mark.parametrize("path", UNKNOWN_API)
+def test_unknown_api_paths_answer_404_json_not_the_dashboard(app, path):
+    client = _login(app, "analyst")
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+        r = client.open(path, method=method, json={})
+        assert r.status_code == 404, (method, path, r.status_code)
+        if method != "HEAD":
+            assert r.is_json and r.json["error"] == "not_found" and "不存在" in r.json["message"], (
+                method,
+                path,
+            )
+            assert set(r.json) == {"error", "message", "detail"}
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "allow"),
+    [
+        ("/api/v1/me", "POST", "GET, HEAD"),
+        ("/api/v1/me", "DELETE", "GET, HEAD"),
+        ("/api/v1/work-orders", "PUT", "GET, HEAD, POST"),
+        ("/api/v1/work-orders/X1/actions", "GET", "POST"),
+        ("/api/v1/reports", "PATCH", "POST"),
+        ("/api/v1/audit", "OPTIONS", "GET, HEAD"),
+    ],
+)
+def test_a_known_api_path_with_another_method_is_405_json(app, path, method, allow):
+    r = _login(app, "analyst").open(path, method=method, json={})
+    assert (r.status_code, r.json["error"]) == (405, "method_not_allowed"), r.get_data(as_text=True)[:200]
+    assert r.headers["Allow"] == allow
