@@ -26,8 +26,14 @@ Security:
 
 Errors are JSON ``{"error": code, "message": "中文 (English)", "detail": …}``: 400 malformed request (the
 detail lists every field, the rule it breaks and why), 401 not logged in, 403 role or origin not allowed,
-404 unknown or out of scope, 409 stale version or disallowed move, 413 body too large, 415 not JSON,
-422 well-formed but not acceptable, 429 too many unmaskings, 503 store busy. Bad input never ends in a 500.
+404 unknown or out of scope (any unknown path below ``/api``, whatever the method), 405 a route asked with
+another method, 409 stale version or disallowed move, 413 body too large, 415 not JSON, 422 well-formed
+but not acceptable, 429 too many unmaskings, 503 store busy. Bad input never ends in a 500.
+
+Writes stay in the caller's area: a report's record is placed by the store from its point or its address
+(:func:`data.store.workflow.place_record`), each placing field must lie in the caller's scope, a grid the
+client names is only a claim, and an approval places the record again within the approver's scope. A
+retried move is recognised by the version it read and its ``client_id``, never by the order's state.
 """
 
 from __future__ import annotations
@@ -1427,7 +1433,8 @@ _STATUS_TEXT = {
     409: "版本过期或状态不允许 (stale version: reload; or a move the state machine does not allow)",
     413: f"请求体过大 (body larger than {MAX_BODY_BYTES} bytes)",
     415: "请使用 JSON (Content-Type must be application/json)",
-    422: "无法处理 (well-formed but not acceptable: unknown grid, invalid record, missing note …)",
+    422: "无法处理 (well-formed but not acceptable: unknown grid, invalid record, a record placed outside "
+    "your area or without a location, missing note, deadline not ahead …)",
     429: f"查看明文过于频繁 (more than {settings.UNMASK_PER_HOUR} unmaskings in an hour)",
     500: "服务器内部错误 (internal error; never caused by bad input)",
     503: "系统繁忙 (store busy: retry)",
