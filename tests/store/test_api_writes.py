@@ -82,6 +82,7 @@ def test_a_report_pointing_elsewhere_by_any_field_is_refused_and_writes_nothing(
     attacks = [
         # (layer, record, body extras, field named in the refusal)
         ("disputes", {**api.dispute, **in_b}, {}, "lon/lat"),
+        ("disputes", {**api.dispute, **in_b, "grid_code": api.grid_a}, {"grid_code": api.grid_a}, "lon/lat"),
         ("disputes", {**api.dispute, **in_next}, {}, "lon/lat"),  # own county, another grid
         ("hazards", {**HAZARD, "geometry": wkt_b}, {}, "lon/lat"),
         ("hazards", {**HAZARD, "lon": 0.5, "lat": 0.5}, {}, "lon/lat"),  # in no grid at all
