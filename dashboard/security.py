@@ -141,7 +141,12 @@ def _item_problem(spec: Mapping[str, str], item: Any, *, value: bool = True) -> 
     """What is wrong with one argument (or output, ``value=False``) of a callback request."""
     if not isinstance(item, dict) or "id" not in item or "property" not in item:
         return "each argument must be an object with id and property"
-    if item["property"] != spec["property"]:
+    prop = item["property"]
+    if value:
+        ok = prop == spec["property"]
+    else:  # an output of a callback allowed to share it says so as property@hash (Dash strips it)
+        ok = isinstance(prop, str) and prop.split("@")[0] == spec["property"]
+    if not ok:
         return f"property must be {spec['property']!r}"
     problem = _id_problem(spec["id"], item["id"])
     if problem or not value:
