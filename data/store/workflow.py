@@ -14,11 +14,18 @@ Only the moves in :data:`TRANSITIONS` succeed; any other raises :class:`Transiti
 both states and the allowed moves. Every move is one transaction that updates the order (bumping its
 ``version``) and appends one row to ``work_order_events`` (actor, time, note), so an interrupted write
 leaves nothing half-done. Two people moving the same order at once: the order's ``version`` decides, one
-wins and the other gets :class:`~data.store.base.StaleVersionError` (reload). Repeating the same move by
-the same actor (a retried request) is not an error and changes nothing. Creating an order with a client's
-idempotency ``key`` (:func:`dispatch`, :func:`submit_report`) is as safe to retry: the key, scoped to its
-user, is the order's ``source_id`` under the unique ``(kind, source_id)`` constraint, so a retry returns the
-order created first and the same key with a different request raises :class:`IdempotencyConflict`.
+wins and the other gets :class:`~data.store.base.StaleVersionError` (reload). A retried move is recognised
+by the version it read and its client id (kept in the trace row), never by the order's current state: the
+move that took the order from that version was the same actor's to the same state with the same client id
+(or both none). It is then not an error and changes nothing; any other request at an old version is stale.
+Creating an order with a client's idempotency ``key`` (:func:`dispatch`, :func:`submit_report`) is as safe
+to retry: the key, scoped to its user, is the order's ``source_id`` under the unique ``(kind, source_id)``
+constraint, so a retry returns the order created first and the same key with a different request raises
+:class:`IdempotencyConflict`.
+
+Where a report's record lies is computed by the store (:func:`place_record`: the grid covering its point,
+else its address's grid, else the submitter's own grid), every field placing it must lie in the writer's
+scope, and approval places it again within the approver's scope (上报定位, no write outside one's area).
 
 Kinds (:data:`data.schema.WORK_ORDER_KINDS`): 预警推送 a pushed warning (:func:`push_warnings`), 派单 an
 officer's instruction to a grid worker (:func:`dispatch`), 上报审核 a grid worker's report that enters the
@@ -103,7 +110,7 @@ PLACING_CODES = (
 VISIT_TARGETS = {"address": "addresses", "person_of_concern": "persons_of_concern"}
 #: Years a date in a report's record may lie in (a typo such as 0206 or 9999 is refused).
 RECORD_DATE_YEARS = (1900, 2100)
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?")
 
 #: Default of :func:`submit_report`'s ``fallback``: the grid the caller names.
 SAME_GRID: Any = object()
