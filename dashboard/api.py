@@ -28,8 +28,14 @@ Security:
 
 Errors are JSON ``{"error": code, "message": "中文 (English)", "detail": …}``: 400 malformed request (the
 detail lists every field, the rule it breaks and why), 401 not logged in, 403 role or origin not allowed,
-404 unknown or out of scope, 409 stale version or disallowed move, 413 body too large, 415 not JSON,
-422 well-formed but not acceptable, 429 too many unmaskings, 503 store busy. Bad input never ends in a 500.
+404 unknown or out of scope (any unknown path below ``/api``, whatever the method), 405 a route asked with
+another method, 409 stale version or disallowed move, 413 body too large, 415 not JSON, 422 well-formed
+but not acceptable, 429 too many unmaskings, 503 store busy. Bad input never ends in a 500.
+
+Writes stay in the caller's area: a report's record is placed by the store from its point or its address
+(:func:`data.store.workflow.place_record`), each placing field must lie in the caller's scope, a grid the
+client names is only a claim, and an approval places the record again within the approver's scope. A
+retried move is recognised by the version it read and its ``client_id``, never by the order's state.
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
 
 from dashboard.auth import client_address, current_principal
 from data import settings
@@ -746,21 +753,35 @@ def _act(call: Call, order_id: str) -> tuple:
             else f"只有重新上报可附内容 (a record goes only with resubmit, not {action})",
             {"field": "record"},
         )
+    key = body.get("client_id")
     try:
         if action == "resubmit":
-            wf.resubmit_report(call.store, order_id, body["record"], p.user_id, version, note=note)
+            wf.resubmit_report(
+                call.store,
+                order_id,
+                body["record"],
+                p.user_id,
+                version,
+                note=note,
+                scope=p.scope,
+                client_id=key,
+            )
         elif action == "reject":
-            wf.reject_report(call.store, order_id, p.user_id, note, version, final=bool(body.get("final")))
+            final = bool(body.get("final"))
+            wf.reject_report(call.store, order_id, p.user_id, note, version, final=final, client_id=key)
         elif action == "send_back" and order.get("state") not in (wf.FED_BACK, wf.ESCALATED, wf.HANDLING):
             # (from 处置中 only a retried send-back succeeds, unchanged: the workflow decides)
             raise wf.TransitionError(order_id, order["state"], wf.HANDLING, "send back only a fed-back order")
         else:
-            wf.act(call.store, order_id, action, p.user_id, note, version)
+            wf.act(call.store, order_id, action, p.user_id, note, version, scope=p.scope, client_id=key)
     except StaleVersionError as exc:
         raise ApiError(
             409,
             "stale_version",
-            "工单已被他人修改，请刷新后重试 (changed by someone else since you read it: reload and retry)",
+            f"工单已变更（您提交的版本 {exc.expected}，当前版本 {exc.actual}，状态 {exc.state}），"
+            "请刷新后重试 "
+            f"(the order changed since version {exc.expected} you read: it is at version {exc.actual}; "
+            "reload and retry)",
             {
                 "order_id": order_id,
                 "expected_version": exc.expected,
@@ -782,6 +803,10 @@ def _act(call: Call, order_id: str) -> tuple:
                 "allowed_actions": allowed,
             },
         ) from None
+    except wf.PlacementError as exc:
+        raise _misplaced(exc) from None
+    except wf.IdempotencyConflict as exc:
+        raise _key_reused(exc) from None
     except ValueError as exc:
         if action == "resubmit":
             raise _invalid_record(exc) from None
@@ -808,27 +833,53 @@ def _grid_in_scope(call: Call, grid_code: str) -> str:
     return grid_code
 
 
+#: An ISO 8601 time as the API takes it: a day and a time to the minute at least, optionally a zone
+#: (``Z`` or ``±HH:MM``). Words (``now``, ``today``), bare days, week or ordinal dates and epoch numbers are
+#: refused: a parser that takes them would take a deadline of "now".
+ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
 def _deadline(text: str | None, *, ahead: bool = True) -> dt.datetime | None:
-    """The request's deadline in store time; ``ahead``: it must lie in the future."""
+    """The request's deadline in store time (:func:`data.store.workflow.to_store_time`; a time without a
+    zone is in the store's zone). ``ahead``: it must lie after now and at most
+    ``settings.MAX_DEADLINE_DAYS`` ahead."""
     if text is None:
         return None
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError, OverflowError):
-        ts = pd.NaT
-    if ts is pd.NaT or pd.isna(ts):
+    value = None
+    if ISO_TIME.fullmatch(text):
+        try:
+            value = wf.to_store_time(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except (ValueError, OverflowError):
+            value = None
+    if value is None:
         raise ApiError(
             422,
             "bad_deadline",
-            f"办理时限格式错误 (deadline {_short(text)} is not an ISO 8601 time)",
+            f"办理时限格式错误，应为 2026-12-31T18:00 这样的时间 (deadline {_short(text)} is not an ISO 8601 "
+            "date and time: YYYY-MM-DDTHH:MM[:SS][±HH:MM])",
             {"field": "deadline"},
         )
-    value = wf.to_store_time(ts.to_pydatetime())
-    if ahead and value <= wf.now():
+    value = value.replace(microsecond=0)
+    now = wf.now()
+    if ahead and value <= now:
         raise ApiError(
-            422, "bad_deadline", "办理时限须晚于当前时间 (deadline must lie ahead)", {"field": "deadline"}
+            422,
+            "bad_deadline",
+            f"办理时限须晚于当前时间 {now:%Y-%m-%d %H:%M:%S} (deadline must lie ahead)",
+            {"field": "deadline"},
         )
-    return value.replace(microsecond=0)
+    days = settings.MAX_DEADLINE_DAYS
+    if ahead and value > now + dt.timedelta(days=days):
+        raise ApiError(
+            422,
+            "bad_deadline",
+            f"办理时限过远，最多 {days} 天 (deadline more than {days} days ahead)",
+            {"field": "deadline"},
+        )
+    return value
 
 
 def _created(call: Call, order: dict[str, Any]) -> tuple:
@@ -845,6 +896,12 @@ def _key_reused(exc: wf.IdempotencyConflict) -> ApiError:
         f"{', '.join(exc.fields)}: send a new client_id for a new order)",
         {"field": "client_id", "order_id": exc.order_id, "fields": exc.fields},
     )
+
+
+def _misplaced(exc: wf.PlacementError) -> ApiError:
+    """422 for a record placed outside the caller's scope, nowhere, inconsistently or without a location;
+    an unknown place and one outside the scope answer alike (existence is not revealed)."""
+    return ApiError(422, exc.code, f"上报位置有误 (the record's location: {exc})", {"field": exc.field})
 
 
 def _invalid_record(exc: Exception) -> ApiError:
@@ -882,30 +939,41 @@ def _dispatch(call: Call) -> tuple:
     return _created(call, order)
 
 
+def _own_grid(call: Call) -> str | None:
+    """The grid the caller's account is bound to, if it is bound to a grid (a grid worker's)."""
+    p = call.principal
+    if not p.unit_code:
+        return None
+    try:
+        unit = call.store.unit(p.unit_code)
+    except UnknownUnitError:
+        return None
+    return unit.code if unit.level == "grid" else None
+
+
 def _submit_report(call: Call) -> tuple:
+    """上报: the record is placed by the store (:func:`data.store.workflow.place_record`) from its point or
+    its address, each of which must lie in the caller's scope; a record without a location takes the
+    caller's own grid, for an account bound to one grid only. ``grid_code`` is a claim that must match."""
     p, body = call.principal, call.body
-    grid_code = body.get("grid_code")
-    if grid_code is None:
-        grids = call.store.grids_of(scope=p.scope)
-        if len(grids) != 1:
-            raise ApiError(
-                422, "grid_required", "请指定网格 (say which grid: grid_code)", {"field": "grid_code"}
-            )
-        grid_code = grids[0]
-    grid = _grid_in_scope(call, grid_code)
+    own = _own_grid(call)
     try:
         order = wf.submit_report(
             call.store,
-            grid,
+            body.get("grid_code") or own,
             body["layer"],
             body["record"],
             p.user_id,
+            scope=p.scope,
+            fallback=own,
             summary=body.get("summary") or None,
             severity=body.get("severity", "中"),
             key=body.get("client_id"),
         )
     except wf.IdempotencyConflict as exc:
         raise _key_reused(exc) from None
+    except wf.PlacementError as exc:
+        raise _misplaced(exc) from None
     except (ValueError, TypeError, OverflowError, pa.ArrowException) as exc:
         raise _invalid_record(exc) from None
     return _created(call, order)
@@ -1037,6 +1105,13 @@ ACTION_BODY: dict[str, Any] = {
             "description": "resubmit only (and required there): the corrected record, all of it; it keeps "
             "the first record's key unless it names one",
         },
+        "client_id": {
+            **_CLIENT_ID,
+            "description": "请求号 (request id): an id the app makes once per move and sends again with "
+            "every retry of it. A retry (same user, action, version read and client_id) answers 200 with the "
+            "order as it is now, changing nothing; any other request at an old version answers 409 "
+            "stale_version.",
+        },
     },
 }
 
@@ -1045,7 +1120,7 @@ DISPATCH_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["grid_code", "summary"],
     "properties": {
-        "grid_code": {"type": "string", "pattern": r"\d{15}", "description": "网格编码 (15 digits)"},
+        "grid_code": {"type": "string", "pattern": r"[0-9]{15}", "description": "网格编码 (15 digits)"},
         "summary": {"type": "string", "minLength": 1, "maxLength": MAX_SUMMARY, "description": "事由"},
         "severity": {"type": "string", "enum": list(SEVERITIES), "description": "紧急程度 (default 中)"},
         "deadline": {
@@ -1071,8 +1146,10 @@ REPORT_BODY: dict[str, Any] = {
         "record": _RECORD,
         "grid_code": {
             "type": "string",
-            "pattern": r"\d{15}",
-            "description": "网格编码 (default: the reporter's own grid)",
+            "pattern": r"[0-9]{15}",
+            "description": "网格编码: a claim checked against where the record lies (its lon/lat or "
+            "address_id), never trusted; a record without a location takes the reporter's own grid, for an "
+            "account bound to one grid only",
         },
         "summary": {"type": "string", "maxLength": MAX_SUMMARY},
         "severity": {"type": "string", "enum": list(SEVERITIES)},
@@ -1103,7 +1180,7 @@ UNMASK_BODY: dict[str, Any] = {
     },
 }
 
-_DAY = {"type": "string", "pattern": r"\d{4}-\d{2}-\d{2}"}
+_DAY = {"type": "string", "pattern": r"[0-9]{4}-[0-9]{2}-[0-9]{2}"}
 AUDIT_QUERY = (
     Param("actor", {"type": "string", "maxLength": 64}, "Only entries of this user"),
     Param(
@@ -1121,7 +1198,7 @@ LIST_QUERY = (
     ),
     Param(
         "unit",
-        {"type": "string", "pattern": r"\d{4,15}"},
+        {"type": "string", "pattern": r"[0-9]{4,15}"},
         "Only orders of this unit (either hierarchy); narrows the caller's scope, never widens it",
     ),
     Param(
@@ -1357,7 +1434,8 @@ _STATUS_TEXT = {
     409: "版本过期或状态不允许 (stale version: reload; or a move the state machine does not allow)",
     413: f"请求体过大 (body larger than {MAX_BODY_BYTES} bytes)",
     415: "请使用 JSON (Content-Type must be application/json)",
-    422: "无法处理 (well-formed but not acceptable: unknown grid, invalid record, missing note …)",
+    422: "无法处理 (well-formed but not acceptable: unknown grid, invalid record, a record placed outside "
+    "your area or without a location, missing note, deadline not ahead …)",
     429: f"查看明文过于频繁 (more than {settings.UNMASK_PER_HOUR} unmaskings in an hour)",
     500: "服务器内部错误 (internal error; never caused by bad input)",
     503: "系统繁忙 (store busy: retry)",
@@ -1475,4 +1553,30 @@ def api_blueprint(get_store: Callable[[], Store]) -> flask.Blueprint:
     bp.register_error_handler(HTTPException, _api_http_error)
     bp.app_errorhandler(404)(_api_http_error)
     bp.app_errorhandler(405)(_api_http_error)
+    bp.before_app_request(_unknown_api_path)
     return bp
+
+
+#: The API's own rules, to tell an unknown ``/api/`` path or method from a known one whatever else the
+#: server routes (the dashboard answers every other path with its page).
+_API_MAP = Map(
+    [Rule(API_PREFIX + r.path, endpoint=r.name, methods=[r.method]) for r in ROUTES], strict_slashes=False
+)
+
+
+def _unknown_api_path() -> flask.Response | None:
+    """``404`` JSON for a path below ``/api`` that is no route of the API (any method), ``405`` JSON for a
+    route asked with another method; before any other route (the dashboard's page) can answer."""
+    req = flask.request
+    path = req.path
+    if not (path == "/api" or path.startswith("/api/")):
+        return None
+    try:
+        _API_MAP.bind("", url_scheme=req.scheme).match(path, method=req.method)
+    except MethodNotAllowed as exc:
+        resp = error_response(_http_error(exc))
+        resp.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
+        return resp
+    except HTTPException as exc:  # NotFound, or a redirect to a slash form the API does not use
+        return error_response(_http_error(NotFound() if exc.code != 405 else exc))
+    return None

@@ -538,6 +538,7 @@ def create_app(
         *live.states(),
     )
     def _render(pathname, search, shown, *current):
+        shown = security.arg_object(shown, "view-key")
         trees = render(q, auth.current_principal(), pathname, search, config)
         return route(trees, shown, current, dash.ctx.outputs_list[5:])
 

@@ -543,7 +543,11 @@ def _render(q, principal, index: int, opts: WallOptions, config, good: dict | No
             else:
                 log.exception("wall screen %s could not be refreshed", screen)
     if body is None:
-        good_at = (good or {}).get("at")
+        from dashboard import security
+
+        good_at = security.arg_object(good, "wall-good").get("at")
+        if good_at is not None:
+            good_at = security.arg_number(good_at, "wall-good.at", default=0.0, low=0, high=1e11)
         return no_update, no_update, no_update, status_stale(good_at, now), "wall-status stale", no_update
     good = {"at": now, "screen": screen}
     title = f"{PAGES[screen]}"
@@ -615,10 +619,25 @@ def layout(q: Queries, principal: Principal | None, search: str | None, config: 
 
 
 def _options(data: Any) -> WallOptions:
-    try:
-        return WallOptions(**data)
-    except TypeError:
-        return WallOptions()
+    """The wall's options as the browser sends them back (the ``wall-options`` store), type-checked:
+    :class:`dashboard.security.BadCallbackArgument` (a ``400``) for a value the page never holds."""
+    from dashboard import security
+
+    data = security.arg_object(data, "wall-options")
+    unknown = sorted(set(data) - set(WallOptions.__dataclass_fields__))
+    if unknown:
+        raise security.BadCallbackArgument(f"wall-options has no field {unknown[0][:40]!r}")
+    size = security.arg_text(data.get("size"), "size", default="1080")
+    pinned = security.arg_text(data.get("pinned"), "pinned")
+    if size not in SIZES or (pinned is not None and pinned not in SCREENS):
+        raise security.BadCallbackArgument("size or pinned is not one of the wall's")
+    day = 86_400.0
+    return WallOptions(
+        size=size,
+        interval_s=security.arg_number(data.get("interval_s"), "interval_s", default=30.0, low=1, high=day),
+        refresh_s=security.arg_number(data.get("refresh_s"), "refresh_s", default=60.0, low=1, high=day),
+        pinned=pinned,
+    )
 
 
 # ---------------------------------------------------------------------- callbacks

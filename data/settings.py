@@ -47,6 +47,8 @@ SSO_HEADER = os.environ.get("ONEMAP_SSO_HEADER", "")
 SSO_TRUSTED_PROXIES = tuple(
     p.strip() for p in os.environ.get("ONEMAP_SSO_TRUSTED_PROXIES", "").split(",") if p.strip()
 )
+#: Furthest a work order's deadline (办理时限) may be set ahead, in days; further answers 422 bad_deadline.
+MAX_DEADLINE_DAYS = int(os.environ.get("ONEMAP_MAX_DEADLINE_DAYS", "366"))
 #: Most records one user may unmask (查看明文) per hour; more answer "too many" (bulk reading is not
 #: what unmasking one record is for).
 UNMASK_PER_HOUR = int(os.environ.get("ONEMAP_UNMASK_PER_HOUR", "60"))

@@ -107,7 +107,12 @@ def _print_counts(manifest: dict) -> None:
 def import_(path, layer_name, crs, encoding, sheet, fix_swapped, out, store_url, append, data_dir) -> None:
     """Import a field file (数据导入) into a layer; bad rows go to a rejects file with their reason.
 
-    A folder of layers (``<layer>.parquet``, e.g. a demo city) given with ``--store`` is loaded whole."""
+    A folder of layers (``<layer>.parquet``, e.g. a demo city) given with ``--store`` is loaded whole.
+
+    An operator's command (运维命令), trusted: it writes with the database's own credentials and no user
+    scope applies (no network request reaches it). Rows are placed as the file says, grids of point layers
+    without a grid column by point in polygon. Users write only through the REST API, whose reports are
+    placed by the server and checked against the writer's area (docs/api.md)."""
     if store_url is None and out is None:
         raise click.ClickException("give --out (write the layer and its rejects) and/or --store")
     if Path(path).is_dir():

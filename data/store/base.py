@@ -335,6 +335,56 @@ class Store:
         found = found[found.geometry.contains(point)]
         return str(found.grid_code.min()) if len(found) else None
 
+    # ------------------------------------------------------------------ placing one record (writes)
+    def grid_covering(self, conn: sa.Connection, lon: float, lat: float) -> str | None:
+        """Code of the grid whose closed polygon covers a point, inside the caller's transaction.
+
+        A point on a shared edge or vertex goes to the smallest such ``grid_code`` (the rule of
+        ``geo.assign``). SQLite: R*Tree candidates, then shapely ``covers``; PostGIS overrides it with
+        ``ST_Covers`` in SQL.
+
+        Parameters
+        ----------
+        conn : sqlalchemy.Connection
+        lon, lat : float
+            EPSG:4326 coordinates.
+
+        Returns
+        -------
+        str or None
+            ``None`` outside every grid.
+        """
+        point = shapely.Point(float(lon), float(lat))
+        grids = T.LAYER_TABLES["grids"]
+        conds = self._spatial_conds(grids, (point.x, point.y, point.x, point.y), None)
+        rows = conn.execute(
+            sa.select(grids.c.grid_code, self._geom_out(grids.c.geometry)).where(
+                grids.c.geometry.is_not(None), *conds
+            )
+        ).all()
+        hits = sorted(str(code) for code, wkb in rows if shapely.covers(shapely.from_wkb(wkb), point))
+        return hits[0] if hits else None
+
+    def grid_row(self, conn: sa.Connection, grid_code: str) -> dict[str, Any] | None:
+        """The ``grid_units`` row of a grid (its code in every level of both hierarchies), or None."""
+        gu = T.grid_units
+        row = conn.execute(sa.select(gu).where(gu.c.grid_code == str(grid_code))).mappings().first()
+        return dict(row) if row is not None else None
+
+    def grid_in_scope(self, conn: sa.Connection, grid_code: str, scope: Scope) -> bool:
+        """True when ``grid_code`` is a grid of the store lying in ``scope`` (``None``: any grid)."""
+        gu = T.grid_units
+        conds = [gu.c.grid_code == str(grid_code), *self._scope_conds(conn, scope)]
+        stmt = sa.select(gu.c.grid_code).where(*conds)
+        return conn.execute(stmt).first() is not None
+
+    def record_in_scope(self, conn: sa.Connection, layer: str, record_id: str, scope: Scope) -> bool:
+        """True when the record ``record_id`` of ``layer`` exists and lies in ``scope``."""
+        tbl = T.LAYER_TABLES[layer]
+        key = tbl.c[LAYERS[layer].key]
+        conds = [key == str(record_id), *self._unit_conds(conn, tbl, None, scope)]
+        return conn.execute(sa.select(key).where(*conds).limit(1)).first() is not None
+
     # ------------------------------------------------------------------ frames
     def _select_columns(self, tbl: sa.Table, columns: Sequence[str] | None, geometry: bool) -> list:
         names = list(columns) if columns is not None else [c.name for c in tbl.columns]

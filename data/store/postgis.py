@@ -94,6 +94,12 @@ class PostGISStore(Store):
             conds.append(sa.func.ST_Intersects(tbl.c.geometry, self._geom_in(shapely.to_wkb(geom))))
         return conds
 
+    def grid_covering(self, conn, lon: float, lat: float) -> str | None:
+        grids = T.LAYER_TABLES["grids"]
+        point = sa.func.ST_SetSRID(sa.func.ST_MakePoint(float(lon), float(lat)), T.SRID)
+        stmt = sa.select(sa.func.min(grids.c.grid_code)).where(sa.func.ST_Covers(grids.c.geometry, point))
+        return conn.execute(stmt).scalar_one_or_none()
+
     # ------------------------------------------------------------------ loading
     def _clear(self, conn, tbl) -> None:
         conn.exec_driver_sql(f"TRUNCATE {self._q(conn, tbl.name)}")

@@ -293,6 +293,7 @@ work_order_events = sa.Table(
     sa.Column("at", DATETIME, nullable=False),
     sa.Column("note", sa.Text(), nullable=True),
     sa.Column("version", sa.Integer(), nullable=False, comment="工单版本 (变更后)"),
+    sa.Column("client_id", sa.Text(), nullable=True, comment="客户端请求号 (retries of this move)"),
     sa.Index("ix_work_order_events_order_id_event_id", "order_id", "event_id"),
     sa.Index("ix_work_order_events_at", "at"),
     comment="工单流转记录 (只增不改, 全过程留痕)",

@@ -26,7 +26,22 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ["PostgresUnavailable", "ThrowawayServer", "find_pg_bin", "throwaway_postgis", "throwaway_server"]
+__all__ = [
+    "PostgresUnavailable",
+    "ThrowawayServer",
+    "find_pg_bin",
+    "point_inside",
+    "throwaway_postgis",
+    "throwaway_server",
+]
+
+
+def point_inside(store, grid: str) -> dict[str, float]:
+    """``lon``/``lat`` of a point well inside ``grid`` of a loaded store (its representative point), for
+    tests that report a record where it belongs."""
+    shape = store.read("grids", filters={"grid_code": grid}).geometry.iloc[0]
+    point = shape.representative_point()
+    return {"lon": point.x, "lat": point.y}
 
 
 class PostgresUnavailable(RuntimeError):

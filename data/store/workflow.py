@@ -14,11 +14,18 @@ Only the moves in :data:`TRANSITIONS` succeed; any other raises :class:`Transiti
 both states and the allowed moves. Every move is one transaction that updates the order (bumping its
 ``version``) and appends one row to ``work_order_events`` (actor, time, note), so an interrupted write
 leaves nothing half-done. Two people moving the same order at once: the order's ``version`` decides, one
-wins and the other gets :class:`~data.store.base.StaleVersionError` (reload). Repeating the same move by
-the same actor (a retried request) is not an error and changes nothing. Creating an order with a client's
-idempotency ``key`` (:func:`dispatch`, :func:`submit_report`) is as safe to retry: the key, scoped to its
-user, is the order's ``source_id`` under the unique ``(kind, source_id)`` constraint, so a retry returns the
-order created first and the same key with a different request raises :class:`IdempotencyConflict`.
+wins and the other gets :class:`~data.store.base.StaleVersionError` (reload). A retried move is recognised
+by the version it read and its client id (kept in the trace row), never by the order's current state: the
+move that took the order from that version was the same actor's to the same state with the same client id
+(or both none). It is then not an error and changes nothing; any other request at an old version is stale.
+Creating an order with a client's idempotency ``key`` (:func:`dispatch`, :func:`submit_report`) is as safe
+to retry: the key, scoped to its user, is the order's ``source_id`` under the unique ``(kind, source_id)``
+constraint, so a retry returns the order created first and the same key with a different request raises
+:class:`IdempotencyConflict`.
+
+Where a report's record lies is computed by the store (:func:`place_record`: the grid covering its point,
+else its address's grid, else the submitter's own grid), every field placing it must lie in the writer's
+scope, and approval places it again within the approver's scope (上报定位, no write outside one's area).
 
 Kinds (:data:`data.schema.WORK_ORDER_KINDS`): 预警推送 a pushed warning (:func:`push_warnings`), 派单 an
 officer's instruction to a grid worker (:func:`dispatch`), 上报审核 a grid worker's report that enters the
@@ -30,12 +37,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import shapely
 import sqlalchemy as sa
 
 from data import settings
@@ -83,6 +93,28 @@ REPORT_LAYERS = ("hazards", "disputes", "visits", "addresses", "population")
 #: corrected and resubmitted for review (:func:`resubmit_report`).
 RESUBMIT_FROM = (HANDLING, OVERDUE)
 
+#: Fields of a record that place it (定位字段): its grid and every unit derived from the grid, in both
+#: hierarchies. The stored row's are computed on the server (:func:`place_record`); one sent by the client
+#: is only a claim, which must agree.
+PLACING_CODES = (
+    "grid_code",
+    "village_code",
+    "township_code",
+    "county_code",
+    "city_code",
+    "district_code",
+    "station_code",
+    "bureau_code",
+)
+#: What a visit's ``target_kind`` names: the layer of its ``target_id``.
+VISIT_TARGETS = {"address": "addresses", "person_of_concern": "persons_of_concern"}
+#: Years a date in a report's record may lie in (a typo such as 0206 or 9999 is refused).
+RECORD_DATE_YEARS = (1900, 2100)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?")
+
+#: Default of :func:`submit_report`'s ``fallback``: the grid the caller names.
+SAME_GRID: Any = object()
+
 SYSTEM_ACTOR = "system"
 IMPORT_ACTOR = "import"
 APPROVED, REJECTED = "通过", "驳回"
@@ -100,6 +132,16 @@ class TransitionError(StoreError):
             + f"; allowed from {current}: {moves}"
         )
         self.order_id, self.current, self.to_state, self.allowed = order_id, current, to_state, allowed
+
+
+class PlacementError(StoreError):
+    """A report's record placed outside the writer's scope, in no grid, without a location, or with a
+    placing field that disagrees with where it lies. ``field`` names the field; ``code`` is
+    ``outside_scope``, ``location_mismatch`` or ``location_required``."""
+
+    def __init__(self, field: str, message: str, code: str = "outside_scope") -> None:
+        super().__init__(message)
+        self.field, self.code = field, code
 
 
 class IdempotencyConflict(StoreError):
@@ -179,6 +221,7 @@ def transition(
     note: str = "",
     expected_version: int | None = None,
     *,
+    client_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Move a work order to ``to_state`` in one transaction, with a trace row.
@@ -194,18 +237,23 @@ def transition(
     note : str
         Why / what was done; kept in the trace.
     expected_version : int, optional
-        The ``version`` the caller read; if the order has changed since, :class:`StaleVersionError`.
+        The ``version`` the caller read; if the order has changed since, :class:`StaleVersionError`,
+        unless this very move was applied from that version (a retry, see :func:`_applied_before`).
+    client_id : str, optional
+        The client's id of this request (kept in the trace row): a retry sends it again.
     now : datetime, optional
         Time of the move (default the clock).
 
     Returns
     -------
     dict
-        The order after the move (unchanged for a repeated move by the same actor).
+        The order after the move (unchanged for a retried move).
     """
     _check_state(to_state)
     with store.begin() as conn:
-        return _transition(conn, order_id, to_state, actor, note, expected_version, now or _now())
+        return _transition(
+            conn, order_id, to_state, actor, note, expected_version, now or _now(), client_id=client_id
+        )
 
 
 def _now() -> dt.datetime:
@@ -227,6 +275,7 @@ def _transition(
     at: dt.datetime,
     extra: dict[str, Any] | None = None,
     check: Any = None,
+    client_id: str | None = None,
 ) -> dict[str, Any]:
     if not actor:
         raise ValueError("a transition needs an actor (全过程留痕)")
@@ -235,7 +284,16 @@ def _transition(
     if row is None:
         raise NotFoundError(f"no work order {order_id!r}")
     current, version = row["state"], row["version"]
-    if current == to_state:
+    if expected_version is not None:
+        # a caller that read a version: a retry is recognised by that version and its client_id, never
+        # by the order's current state (a stale request to a state the order happens to be in is stale)
+        if int(expected_version) != version:
+            if _applied_before(conn, order_id, to_state, actor, int(expected_version), client_id):
+                return dict(row)
+            raise StaleVersionError(order_id, expected_version, version, current)
+        if client_id is not None and _client_id_used(conn, order_id, actor, client_id):
+            raise IdempotencyConflict(client_id, order_id, ["action", "version"])
+    elif current == to_state:
         last = (
             conn.execute(
                 sa.select(ev.c.to_state, ev.c.actor)
@@ -247,9 +305,7 @@ def _transition(
             .first()
         )
         if last is not None and last["to_state"] == to_state and last["actor"] == actor:
-            return dict(row)  # a retried request: nothing to do
-    if expected_version is not None and int(expected_version) != version:
-        raise StaleVersionError(order_id, expected_version, version, current)
+            return dict(row)  # a retried request of a caller that names no version: nothing to do
     if to_state not in TRANSITIONS[current]:
         raise TransitionError(order_id, current, to_state)
     if check is not None:
@@ -265,16 +321,39 @@ def _transition(
     if res.rowcount != 1:
         fresh = conn.execute(sa.select(wo.c.version, wo.c.state).where(wo.c.order_id == order_id)).one()
         raise StaleVersionError(order_id, version, fresh.version, fresh.state)
-    _insert_events(conn, [(order_id, current, to_state, actor, at, note, version + 1)])
+    _insert_events(conn, [(order_id, current, to_state, actor, at, note, version + 1, client_id)])
     return {**dict(row), **values}
 
 
+def _applied_before(
+    conn: sa.Connection, order_id: str, to_state: str, actor: str, expected: int, client_id: str | None
+) -> bool:
+    """True when the move that took the order from version ``expected`` was this very request: the same
+    actor, target state and client id (none for none). Then the request is a retry and changes nothing."""
+    ev = T.work_order_events
+    row = conn.execute(
+        sa.select(ev.c.to_state, ev.c.actor, ev.c.client_id)
+        .where(ev.c.order_id == order_id, ev.c.version == expected + 1)
+        .order_by(ev.c.event_id)
+        .limit(1)
+    ).first()
+    return row is not None and (row.to_state, row.actor, row.client_id) == (to_state, actor, client_id)
+
+
+def _client_id_used(conn: sa.Connection, order_id: str, actor: str, client_id: str) -> bool:
+    ev = T.work_order_events
+    stmt = sa.select(ev.c.event_id).where(
+        ev.c.order_id == order_id, ev.c.actor == actor, ev.c.client_id == client_id
+    )
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
 def _insert_events(conn: sa.Connection, events: Sequence[tuple]) -> None:
-    """Append trace rows ``(order_id, from_state, to_state, actor, at, note, version)``."""
+    """Append trace rows ``(order_id, from_state, to_state, actor, at, note, version[, client_id])``."""
     if not events:
         return
-    keys = ("order_id", "from_state", "to_state", "actor", "at", "note", "version")
-    conn.execute(sa.insert(T.work_order_events), [dict(zip(keys, e, strict=True)) for e in events])
+    keys = ("order_id", "from_state", "to_state", "actor", "at", "note", "version", "client_id")
+    conn.execute(sa.insert(T.work_order_events), [dict(zip(keys, e, strict=False)) for e in events])
 
 
 def act(
@@ -285,11 +364,14 @@ def act(
     note: str = "",
     expected_version: int | None = None,
     *,
+    scope: Any = None,
+    client_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Apply a named action (``sign``, ``handle``, ``feed_back``, ``close``, ``send_back``, ``escalate``).
 
-    ``close`` of a report order (上报审核) approves it (see :func:`approve_report`).
+    ``close`` of a report order (上报审核) approves it (see :func:`approve_report`, which checks that the
+    record lies in ``scope``).
 
     Returns
     -------
@@ -299,8 +381,12 @@ def act(
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
     if action == "close" and store.work_order(order_id)["kind"] == KIND_REPORT:
-        return approve_report(store, order_id, actor, note, expected_version, now=now)
-    return transition(store, order_id, ACTIONS[action], actor, note, expected_version, now=now)
+        return approve_report(
+            store, order_id, actor, note, expected_version, scope=scope, client_id=client_id, now=now
+        )
+    return transition(
+        store, order_id, ACTIONS[action], actor, note, expected_version, client_id=client_id, now=now
+    )
 
 
 def sweep_overdue(store: Store, now: dt.datetime | None = None, actor: str = SYSTEM_ACTOR) -> int:
@@ -655,14 +741,19 @@ def dispatch(
     )
 
 
-def _report_frame(layer: str, record: dict[str, Any], grid_code: str, at: dt.datetime) -> pd.DataFrame:
-    """The report's record as a one-row frame of ``layer``, validated (raises ``ValueError``)."""
+def _normalised(layer: str, record: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """A report's record with ``lon``/``lat`` as a WKT point and its key (generated when missing); raises
+    ``ValueError`` for an unknown layer or column or half a coordinate pair."""
     if layer not in REPORT_LAYERS:
         raise ValueError(f"reports may add to {', '.join(REPORT_LAYERS)}, not {layer!r}")
     lay = LAYERS[layer]
     rec = dict(record)
     lon, lat = rec.pop("lon", None), rec.pop("lat", None)
-    if lon is not None and lat is not None:
+    if (lon is None) != (lat is None):
+        raise ValueError("lon and lat go together (经纬度须成对)")
+    if lon is not None:
+        if rec.get("geometry") is not None:
+            raise ValueError("give lon/lat or geometry, not both")
         rec["geometry"] = f"POINT ({float(lon)} {float(lat)})"
     allowed = set(lay.column_names) | ({"geometry"} if lay.geometry else set())
     unknown = sorted(set(rec) - allowed)
@@ -671,14 +762,183 @@ def _report_frame(layer: str, record: dict[str, Any], grid_code: str, at: dt.dat
             f"{layer} has no column(s) {', '.join(unknown)}; columns: {', '.join(sorted(allowed))}"
         )
     rec.setdefault(lay.key, _new_id("R", at))
-    if "grid_code" in lay.column_names:
-        rec.setdefault("grid_code", grid_code)
+    return rec
+
+
+def _point(rec: dict[str, Any]) -> shapely.Point | None:
+    """The record's point (``geometry`` as WKT), written back in a canonical form; ``ValueError`` for
+    anything but one finite point in lon/lat range."""
+    value = rec.get("geometry")
+    if value is None or value == "":
+        rec.pop("geometry", None)
+        return None
+    try:
+        geom = shapely.from_wkt(value) if isinstance(value, str) else None
+    except (shapely.errors.ShapelyError, ValueError, TypeError):
+        geom = None
+    ok = isinstance(geom, shapely.Point) and not geom.is_empty and not geom.has_z
+    if not ok or not (math.isfinite(geom.x) and math.isfinite(geom.y)):
+        raise ValueError("geometry must be one point as WKT, POINT (lon lat) in EPSG:4326")
+    if not (-180 <= geom.x <= 180 and -90 <= geom.y <= 90):
+        raise ValueError(f"geometry {geom.x}, {geom.y} is not a longitude, latitude pair")
+    rec["geometry"] = geom.wkt
+    return geom
+
+
+def _address_grid(store: Store, conn: sa.Connection, address_id: str) -> str | None:
+    """The grid of a stored standard address (its ``grid_code``, else the grid covering its point)."""
+    adr = T.LAYER_TABLES["addresses"]
+    row = conn.execute(
+        sa.select(adr.c.grid_code, store._geom_out(adr.c.geometry)).where(adr.c.address_id == address_id)
+    ).first()
+    if row is None:
+        return None
+    if row[0]:
+        return str(row[0])
+    if row[1] is None:
+        return None
+    point = shapely.from_wkb(row[1])
+    return store.grid_covering(conn, point.x, point.y)
+
+
+def _outside(field: str) -> PlacementError:
+    return PlacementError(
+        field,
+        f"{field} 指向的位置不存在或不在您的辖区 ({field} places the record outside your area, or names "
+        "nothing that exists)",
+    )
+
+
+def place_record(
+    store: Store,
+    conn: sa.Connection,
+    layer: str,
+    rec: dict[str, Any],
+    *,
+    claim: str | None = None,
+    fallback: str | None = None,
+    scope: Any = None,
+) -> str:
+    """Place a report's record (定位) on the server and check it lies in the writer's ``scope``.
+
+    The grid is computed, never taken from the client: from the record's point (the grid whose polygon
+    covers it, :meth:`~data.store.base.Store.grid_covering`), else from its ``address_id`` (a stored
+    address), else ``fallback`` (the writer's own grid, for a record without a location). Every field
+    that places it must lie in ``scope``: the point's grid, the address, and what a visit or a dispute
+    refers to (staff, visited address or person of concern, parties). A placing code the record or the
+    request names (``grid_code``, ``village_code``, ``district_code`` … and ``claim``) is only a claim:
+    it must equal the computed grid's. The record's placing columns are then set from the computed grid.
+
+    Parameters
+    ----------
+    store : Store
+    conn : sqlalchemy.Connection
+        The caller's connection (the approval's transaction).
+    layer : str
+    rec : dict
+        The normalised record (:func:`_normalised`); changed in place.
+    claim : str, optional
+        A grid the request names for it.
+    fallback : str, optional
+        The grid of a record that has no location.
+    scope : optional
+        The writer's scope (``None``: a trusted caller, nothing is out of scope).
+
+    Returns
+    -------
+    str
+        The grid.
+
+    Raises
+    ------
+    PlacementError
+        Naming the field.
+    """
+    point = _point(rec) if LAYERS[layer].geometry else None
+    address = rec.get("address_id")
+    address = None if address is None or address == "" else str(address)
+    address_grid = None
+    if address is not None:
+        address_grid = _address_grid(store, conn, address)
+        if address_grid is None or not store.grid_in_scope(conn, address_grid, scope):
+            raise _outside("address_id")
+    if point is not None:
+        grid, source = store.grid_covering(conn, point.x, point.y), "lon/lat"
+        if grid is None:
+            raise PlacementError(source, "坐标不在任何网格内 (lon/lat lie in no grid)")
+    elif address_grid is not None:
+        grid, source = address_grid, "address_id"
+    elif fallback:
+        grid, source = str(fallback), "grid_code"
+    else:
+        raise PlacementError(
+            "lon/lat",
+            "上报内容须有位置：经纬度或标准地址 (the record needs a location, lon/lat or address_id: your "
+            "account is not bound to one grid that could place it)",
+            "location_required",
+        )
+    units = store.grid_row(conn, grid)
+    if units is None or not store.grid_in_scope(conn, grid, scope):
+        raise _outside(source)
+    claims = [("grid_code", claim), *((name, rec.get(name)) for name in PLACING_CODES)]
+    for name, value in claims:
+        if value is not None and value != "" and str(value) != str(units.get(name)):
+            raise PlacementError(
+                name,
+                f"{name} 与记录位置不符：位置在网格 {grid} (the record lies in grid {grid}; {name} "
+                f"{str(value)[:20]!r} does not match it)",
+                "location_mismatch",
+            )
+    for name in PLACING_CODES:
+        if name in LAYERS[layer].column_names:
+            rec[name] = units[name]
+    if scope is not None:
+        for field, target, value in _references(layer, rec):
+            if not store.record_in_scope(conn, target, value, scope):
+                raise _outside(field)
+    return grid
+
+
+def _references(layer: str, rec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, layer, id) of the records a report's record refers to."""
+    out = []
+    if layer == "visits":
+        out.append(("staff_id", "staff", rec.get("staff_id")))
+        if rec.get("target_kind") in VISIT_TARGETS:
+            out.append(("target_id", VISIT_TARGETS[rec["target_kind"]], rec.get("target_id")))
+    if layer == "disputes" and isinstance(rec.get("person_ids"), str):
+        out += [("person_ids", "population", p.strip()) for p in rec["person_ids"].split(";")]
+    return [(f, t, str(v)) for f, t, v in out if v is not None and str(v).strip()]
+
+
+def _date_problems(layer: str, rec: dict[str, Any]) -> list[str]:
+    """Dates of a record that are not ISO 8601 days or times of a plausible year ('now', 'today', 9999 …)."""
+    lo, hi = RECORD_DATE_YEARS
+    out = []
+    for col in LAYERS[layer].columns:
+        value = rec.get(col.name)
+        if col.dtype not in ("date", "datetime") or value is None or value == "":
+            continue
+        ok = isinstance(value, str) and _ISO_DAY.fullmatch(value.strip()) is not None
+        try:
+            ok = ok and lo <= dt.datetime.fromisoformat(value.strip()).year <= hi
+        except ValueError:
+            ok = False
+        if not ok:
+            out.append(f"{col.name}={str(value)[:40]!r} is not a date YYYY-MM-DD[ HH:MM[:SS]] in {lo}–{hi}")
+    return out
+
+
+def _report_frame(layer: str, rec: dict[str, Any]) -> pd.DataFrame:
+    """A placed record as a one-row frame of ``layer``, validated (raises ``ValueError``)."""
+    lay = LAYERS[layer]
     problems = [f"{c.name} is required" for c in lay.columns if c.required and rec.get(c.name) in (None, "")]
     problems += [
         f"{c.name}={rec[c.name]!r} is not one of {', '.join(c.choices)}"
         for c in lay.columns
         if c.choices and rec.get(c.name) is not None and rec[c.name] not in c.choices
     ]
+    problems += _date_problems(layer, rec)
     if problems:
         raise ValueError(f"report for {layer}: " + "; ".join(problems))
     frame = pd.DataFrame([rec])
@@ -686,10 +946,23 @@ def _report_frame(layer: str, record: dict[str, Any], grid_code: str, at: dt.dat
     return frame
 
 
-def _report_record(layer: str, record: dict[str, Any], grid_code: str, at: dt.datetime) -> dict[str, Any]:
-    """The validated record as the order's payload keeps it (JSON-native values)."""
-    row = _report_frame(layer, record, grid_code, at).iloc[0].to_dict()
-    return json.loads(json.dumps(row, ensure_ascii=False, default=str))
+def _report_record(
+    store: Store,
+    conn: sa.Connection,
+    layer: str,
+    record: dict[str, Any],
+    at: dt.datetime,
+    *,
+    claim: str | None = None,
+    fallback: str | None = None,
+    scope: Any = None,
+) -> tuple[dict[str, Any], str]:
+    """The record, placed (:func:`place_record`) and validated, as the order's payload keeps it
+    (JSON-native values), and its grid."""
+    rec = _normalised(layer, record, at)
+    grid = place_record(store, conn, layer, rec, claim=claim, fallback=fallback, scope=scope)
+    row = _report_frame(layer, rec).iloc[0].to_dict()
+    return json.loads(json.dumps(row, ensure_ascii=False, default=str)), grid
 
 
 def _payload(layer: str, record: dict[str, Any], **more: Any) -> str:
@@ -698,11 +971,13 @@ def _payload(layer: str, record: dict[str, Any], **more: Any) -> str:
 
 def submit_report(
     store: Store,
-    grid_code: str,
+    grid_code: str | None,
     layer: str,
     record: dict[str, Any],
     actor: str,
     *,
+    scope: Any = None,
+    fallback: Any = SAME_GRID,
     summary: str | None = None,
     severity: str = "中",
     key: str | None = None,
@@ -712,17 +987,28 @@ def submit_report(
 
     The record enters its layer only when approved (:func:`approve_report`, 上报审核入库).
 
+    The record is placed on the server (:func:`place_record`): its grid is the one covering its point,
+    else its address's, else ``grid_code``; the order goes to that grid.
+
     Parameters
     ----------
     store : Store
-    grid_code : str
+    grid_code : str or None
+        The grid the caller names: the grid of a record without a location, and for one with a location
+        a claim that must match where it lies (:class:`PlacementError` otherwise).
     layer : str
         One of :data:`REPORT_LAYERS`.
     record : dict
         Column → value of the new record; ``lon``/``lat`` (or ``geometry`` as WKT) for a point. The key is
-        generated when missing; ``grid_code`` defaults to the grid.
+        generated when missing; the placing columns (``grid_code`` …) are computed.
     actor : str
         The grid worker.
+    scope : optional
+        The submitter's scope: every field placing the record must lie in it (``None``: a trusted
+        caller).
+    fallback : str or None, optional
+        The grid of a record without a location when it is not ``grid_code`` (the REST API: the
+        submitter's own grid if the account is bound to one, else ``None``: such a record is refused).
     summary : str, optional
     severity : str
     key : str, optional
@@ -737,12 +1023,22 @@ def submit_report(
         The order (kind 上报审核), with ``replayed`` True when created by an earlier request with ``key``.
     """
     at = now or _now()
-    rec = _report_record(layer, record, grid_code, at)
+    with store.connect() as conn:
+        rec, grid = _report_record(
+            store,
+            conn,
+            layer,
+            record,
+            at,
+            claim=grid_code,
+            fallback=grid_code if fallback is SAME_GRID else fallback,
+            scope=scope,
+        )
     text = summary or f"上报{LAYERS[layer].zh}待审核"
     generated_key = LAYERS[layer].key not in record
 
     def differs(first: dict[str, Any]) -> list[str]:
-        out = _changed(first, {"grid_code": grid_code, "summary": text, "severity": severity})
+        out = _changed(first, {"grid_code": grid, "summary": text, "severity": severity})
         held = json.loads(first["payload"] or "{}")
         if held.get("layer") != layer:
             return [*out, "layer"]
@@ -756,7 +1052,7 @@ def submit_report(
     return _new_order(
         store,
         KIND_REPORT,
-        grid_code,
+        grid,
         text,
         actor,
         severity,
@@ -783,9 +1079,15 @@ def approve_report(
     note: str = "",
     expected_version: int | None = None,
     *,
+    scope: Any = None,
+    client_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Approve a report: its record enters the layer and the order closes (已办结), in one transaction.
+
+    The record is placed again now (:func:`place_record`; its placing columns as submitted are not
+    trusted), and must lie in the approver's ``scope``: :class:`PlacementError` otherwise, and nothing
+    changes.
 
     Returns
     -------
@@ -797,7 +1099,10 @@ def approve_report(
         state: dict[str, Any] = {}
 
         def check(row):
-            state["report"] = _report_of(row)
+            layer, held = _report_of(row)
+            rec = {k: v for k, v in held.items() if k not in PLACING_CODES}
+            place_record(store, conn, layer, rec, fallback=row["grid_code"], scope=scope)
+            state["report"] = layer, _report_frame(layer, rec)
 
         order = _transition(
             conn,
@@ -809,10 +1114,10 @@ def approve_report(
             at,
             extra={"resolution": APPROVED},
             check=check,
+            client_id=client_id,
         )
         if "report" in state:  # not a retried approval
-            layer, record = state["report"]
-            store.insert_records(conn, layer, _report_frame(layer, record, order["grid_code"], at))
+            store.insert_records(conn, *state["report"])
         return order
 
 
@@ -824,6 +1129,7 @@ def reject_report(
     expected_version: int | None = None,
     *,
     final: bool = False,
+    client_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Reject a report: back to the worker to correct (处置中), or for good (已办结, 驳回) with ``final``.
@@ -848,6 +1154,7 @@ def reject_report(
             at,
             extra=extra,
             check=_report_of,
+            client_id=client_id,
         )
 
 
@@ -859,6 +1166,8 @@ def resubmit_report(
     expected_version: int | None = None,
     *,
     note: str = "",
+    scope: Any = None,
+    client_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Send a corrected report back for review (补正后重新上报): 处置中 (or 超期 since) → 已反馈.
@@ -882,6 +1191,10 @@ def resubmit_report(
         The ``version`` the caller read (optimistic locking).
     note : str
         What was corrected; the changed fields are appended.
+    scope : optional
+        The worker's scope: the corrected record must lie in it, as for :func:`submit_report`.
+    client_id : str, optional
+        The client's id of this request (a retry sends it again).
     now : datetime, optional
 
     Returns
@@ -902,7 +1215,9 @@ def resubmit_report(
         held = json.loads(row["payload"])
         layer, old = held["layer"], held["record"]
         key = LAYERS[layer].key
-        new = _report_record(layer, {key: old.get(key), **record}, row["grid_code"], at)
+        new, _ = _report_record(
+            store, conn, layer, {key: old.get(key), **record}, at, fallback=row["grid_code"], scope=scope
+        )
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if row["state"] == FED_BACK and changed:
             if expected_version is not None and int(expected_version) != row["version"]:
@@ -919,7 +1234,9 @@ def resubmit_report(
 
         what = f"修改: {', '.join(changed)}" if changed else "未修改"
         text = f"{note or '补正后重新上报'} ({what})"
-        order = _transition(conn, order_id, FED_BACK, actor, text, expected_version, at, check=check)
+        order = _transition(
+            conn, order_id, FED_BACK, actor, text, expected_version, at, check=check, client_id=client_id
+        )
         if order["version"] != row["version"]:  # not a retried resubmission
             payload = _payload(layer, new, submitted=held.get("submitted", old))
             conn.execute(sa.update(wo).where(wo.c.order_id == order_id).values(payload=payload))

@@ -20,6 +20,7 @@ from dashboard.api import ACTIONS, API_PREFIX, MAX_BODY_BYTES, api_blueprint, op
 from data.access import find_personal_data
 from data.store import users as U
 from data.store import workflow as wf
+from data.store.testing import point_inside
 
 PASSWORD = "correct-horse-1"
 PHONE, ID_NUMBER = "13812345678", "320602199001011234"
@@ -30,8 +31,6 @@ DISPUTE = {
     "level": "一般",
     "reported_at": "2026-10-30 10:00:00",
     "party_names": "张三丰;李四",
-    "lon": 120.9,
-    "lat": 32.0,
 }
 
 
@@ -46,6 +45,11 @@ class Api:
     order_a: str  # grid A, assigned to the user ``wa``
     order_b: str  # grid B, assigned to ``wb``
     worker_a: str
+    dispute: dict  # :data:`DISPUTE` at a point inside grid A
+
+    def inside(self, grid: str) -> dict[str, float]:
+        """``lon``/``lat`` of a point inside ``grid``."""
+        return point_inside(self.store, grid)
 
     def client(self, user: str | None = None):
         c = self.server.test_client()
@@ -86,7 +90,8 @@ def api(store) -> Api:
         ("adm", "admin", city, None),
     ):
         U.add_user(store, user, PASSWORD, role, unit, staff_id=staff_id)
-    return Api(store, _server(store), grid_a, grid_b, a["order_id"], b["order_id"], a["worker_id"])
+    dispute = {**DISPUTE, **point_inside(store, grid_a)}
+    return Api(store, _server(store), grid_a, grid_b, a["order_id"], b["order_id"], a["worker_id"], dispute)
 
 
 def _act(client, order_id, action, version, note="", **extra):
@@ -353,7 +358,7 @@ def test_dispatch_and_report_through_the_api(api):
     )
     assert (r.status_code, r.json["detail"]) == (422, {"field": "deadline"})
     # a grid worker's report: masked in answers, into the data only once the officer approves
-    record = DISPUTE
+    record = api.dispute
     orders_before, disputes_before = api.store.count("work_orders"), api.store.count("disputes")
     bad = wa.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": {**record, "level": "巨大"}})
     assert bad.status_code == 422 and "level" in bad.json["message"]
@@ -674,12 +679,17 @@ def test_a_retry_after_its_deadline_passed_returns_the_order_made(api):
 
 def test_a_retried_report_with_its_client_id_creates_one_order(api):
     wa = api.client("wa")
-    body = {"layer": "disputes", "record": DISPUTE, "summary": "邻里噪音纠纷", "client_id": "rep-000000001"}
+    body = {
+        "layer": "disputes",
+        "record": api.dispute,
+        "summary": "邻里噪音纠纷",
+        "client_id": "rep-000000001",
+    }
     n = api.store.count("work_orders")
     first, again = (wa.post(f"{API_PREFIX}/reports", json=body) for _ in range(2))
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json["order_id"] == first.json["order_id"] and api.store.count("work_orders") == n + 1
-    r = wa.post(f"{API_PREFIX}/reports", json={**body, "record": {**DISPUTE, "level": "复杂"}})
+    r = wa.post(f"{API_PREFIX}/reports", json={**body, "record": {**api.dispute, "level": "复杂"}})
     assert (r.status_code, r.json["detail"]["fields"]) == (422, ["record"])
     # another user's identical request with the same client_id is theirs, not a retry of this one
     other = api.client("wa2").post(f"{API_PREFIX}/reports", json=body)
@@ -691,7 +701,7 @@ def test_two_identical_creations_at_once_make_one_order(api):
     oa, wa = api.client("oa"), api.client("wa")
     requests = (
         (oa, "/work-orders", {"grid_code": api.grid_a, "summary": "并发派单", "client_id": "double-tap-01"}),
-        (wa, "/reports", {"layer": "disputes", "record": DISPUTE, "client_id": "double-tap-02"}),
+        (wa, "/reports", {"layer": "disputes", "record": api.dispute, "client_id": "double-tap-02"}),
     )
     for client, path, body in requests:
         barrier = threading.Barrier(2)
@@ -715,10 +725,10 @@ def test_two_identical_creations_at_once_make_one_order(api):
 
 def test_a_rejected_report_is_corrected_and_resubmitted(api):
     wa, oa = api.client("wa"), api.client("oa")
-    report = wa.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": DISPUTE}).json
+    report = wa.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": api.dispute}).json
     oid = report["order_id"]
     assert "resubmit" not in report["allowed_actions"]
-    r = _act(wa, oid, "resubmit", 1, record={**DISPUTE, "level": "复杂"})
+    r = _act(wa, oid, "resubmit", 1, record={**api.dispute, "level": "复杂"})
     assert (r.status_code, r.json["error"]) == (409, "transition_not_allowed")  # not rejected yet
     back = _act(oa, oid, "reject", 1, "等级有误，请补正")
     assert (back.status_code, back.json["state"]) == (200, "处置中")
@@ -726,12 +736,12 @@ def test_a_rejected_report_is_corrected_and_resubmitted(api):
     assert detail["allowed_actions"] == ["feed_back", "escalate", "resubmit"]
     r = _act(wa, oid, "resubmit", 2)
     assert (r.status_code, r.json["error"], r.json["detail"]) == (422, "record_required", {"field": "record"})
-    r = _act(wa, oid, "resubmit", 2, record={**DISPUTE, "level": "巨大"})
+    r = _act(wa, oid, "resubmit", 2, record={**api.dispute, "level": "巨大"})
     assert (r.status_code, r.json["error"]) == (422, "invalid_record") and "level" in r.json["message"]
-    r = _act(wa, oid, "sign", 2, record=DISPUTE)
+    r = _act(wa, oid, "sign", 2, record=api.dispute)
     assert (r.status_code, r.json["error"]) == (422, "unexpected_record")
     assert api.store.work_order(oid)["version"] == 2 and len(api.events(oid)) == 2
-    fixed = {**DISPUTE, "level": "复杂"}
+    fixed = {**api.dispute, "level": "复杂"}
     answers = [_act(wa, oid, "resubmit", 2, "已补正等级", record=fixed) for _ in range(2)]  # with a retry
     assert [(r.status_code, r.json["state"], r.json["version"]) for r in answers] == [(200, "已反馈", 3)] * 2
     done = answers[0].json
@@ -755,16 +765,20 @@ def test_a_rejected_report_is_corrected_and_resubmitted(api):
 
 def test_a_grid_worker_resubmits_their_own_report_and_no_one_else_s(api):
     wa2, oa = api.client("wa2"), api.client("oa")
-    report = wa2.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": DISPUTE}).json
+    report = wa2.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": api.dispute}).json
     assert report["worker_id"] == api.worker_a  # the grid's worker is wa, the reporter wa2
     assert _act(oa, report["order_id"], "reject", 1, "请补充当事人").status_code == 200
-    r = _act(api.client("wa"), report["order_id"], "resubmit", 2, record=DISPUTE)  # the grid's worker: fine
-    r2 = _act(wa2, report["order_id"], "resubmit", 2, record={**DISPUTE, "party_names": "张三丰;李四;王五"})
+    r = _act(
+        api.client("wa"), report["order_id"], "resubmit", 2, record=api.dispute
+    )  # the grid's worker: fine
+    r2 = _act(
+        wa2, report["order_id"], "resubmit", 2, record={**api.dispute, "party_names": "张三丰;李四;王五"}
+    )
     assert r.status_code == 200 and (r2.status_code, r2.json["error"]) == (409, "stale_version")
-    plain = wa2.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": DISPUTE}).json
+    plain = wa2.post(f"{API_PREFIX}/reports", json={"layer": "disputes", "record": api.dispute}).json
     assert _act(oa, plain["order_id"], "reject", 1, "请补充").status_code == 200
-    assert _act(wa2, plain["order_id"], "resubmit", 2, record=DISPUTE).status_code == 200
-    r = _act(api.client("wb"), plain["order_id"], "resubmit", 3, record=DISPUTE)
+    assert _act(wa2, plain["order_id"], "resubmit", 2, record=api.dispute).status_code == 200
+    r = _act(api.client("wb"), plain["order_id"], "resubmit", 3, record=api.dispute)
     assert r.status_code == 404  # another grid's worker does not even see it
 
 

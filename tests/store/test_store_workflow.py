@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from data.store import NotFoundError, StaleVersionError
 from data.store import tables as T
 from data.store import workflow as wf
+from data.store.testing import point_inside
 from data.store.workflow import TransitionError
 
 T0 = dt.datetime(2026, 11, 1, 9, 0, 0)
@@ -234,8 +235,7 @@ def test_reports_enter_the_data_only_when_approved(store):
         "found_by": "W1",
         "found_at": "2026-10-30",
         "deadline": "2026-11-15",
-        "lon": 120.9,
-        "lat": 32.0,
+        **point_inside(store, grid),
     }
     order = wf.submit_report(store, grid, "hazards", record, "W1", now=T0)
     assert (order["kind"], order["state"]) == ("上报审核", "已反馈")
@@ -251,8 +251,9 @@ def test_reports_enter_the_data_only_when_approved(store):
     assert store.count("hazards") == hazards_before + 1
     added = store.read("hazards", filters={"found_by": "W1", "level": "重大"})
     assert len(added) == 1 and added.grid_code.iloc[0] == grid
+    lon, lat = record["lon"], record["lat"]
     assert (
-        store.features("hazards", bbox=(120.89, 31.99, 120.91, 32.01))
+        store.features("hazards", bbox=(lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01))
         .hazard_id.tolist()
         .count(added.hazard_id.iloc[0])
         == 1
