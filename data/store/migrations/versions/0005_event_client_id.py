@@ -1,7 +1,7 @@
 """The client's request id (客户端请求号) of a work-order move, so that a retried move is recognised by it.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-04
 """
 
