@@ -487,8 +487,8 @@ def up(data_dir, scale, then_serve, host, port, end) -> None:
         today = _end_day(None)
         if not end and built_end < today:
             click.echo(
-                f"  提示：该演示城市的历史截至 {built_end}，不是今天 (its history ended on {built_end}; remove "
-                f"{folder} to rebuild it ending today, {today})"
+                f"  提示：该演示城市的历史截至 {built_end}，不是今天 (its history ended on {built_end}; "
+                f"remove {folder} to rebuild it ending today, {today})"
             )
     else:
         click.echo(f"首次运行：生成演示城市 → {folder}")
