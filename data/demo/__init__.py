@@ -8,6 +8,7 @@ plus a GeoPackage export and a ``manifest.json`` with the counts and the build t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -139,6 +140,16 @@ def _write(frames: dict[str, pd.DataFrame], out: Path, gpkg: bool, step) -> dict
     return counts
 
 
+def _end_day(until) -> pd.Timestamp:
+    """The last day as a midnight timestamp; a date, a timestamp or ``YYYY-MM-DD`` text."""
+    if isinstance(until, dt.date):  # date, datetime and Timestamp
+        return pd.Timestamp(until).normalize()
+    try:
+        return pd.Timestamp(dt.date.fromisoformat(str(until).strip()))
+    except ValueError:
+        raise ValueError(f"演示城市结束日期无效 (until {until!r} is not a day, YYYY-MM-DD)") from None
+
+
 def shift_dates(frames: dict[str, pd.DataFrame], days: int) -> None:
     """Move every date and time of the layers by ``days`` whole days (in place), but :data:`FIXED_DATES`.
 
@@ -178,10 +189,7 @@ def build_demo(
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     spec = SCALES[scale]
     started = time.perf_counter()
-    try:
-        end_day = pd.Timestamp(str(until)).normalize()
-    except ValueError as exc:
-        raise ValueError(f"演示城市结束日期无效 (until {until!r} is not a date, YYYY-MM-DD)") from exc
+    end_day = _end_day(until)
     shift = (end_day - pd.Timestamp(REFERENCE_END)).days
     until_ts = pd.Timestamp(REFERENCE_END) + pd.Timedelta(hours=23, minutes=59)
     rng = np.random.default_rng(seed)
