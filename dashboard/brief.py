@@ -49,6 +49,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import shapely
 
+from data import clock
 from data.schema import INCIDENT_CATEGORIES
 from data.store.base import Scope, Store
 from geo.kpi import same_period_last_year
@@ -384,7 +385,7 @@ def brief_data(
         child_level=child,
         start=s,
         end=e,
-        generated=generated or dt.date.today(),
+        generated=generated or clock.today(),
         windows=windows,
         categories=_category_table(daily, windows),
         children=children,

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
+from data import clock
 from data.store.base import Store, UnknownUnitError
 from geo.events import EventIndex
 from geo.heat import cells_of, h3_aggregate, lonlat_of
@@ -108,11 +109,20 @@ class Queries:
 
     # ------------------------------------------------------------------ units
     def as_of(self) -> dt.date:
-        """The data's latest incident day (quick ranges end there), or today when there are none."""
+        """The day the quick ranges (今日, 近7天, 近30天 …) end on and the header shows as 数据截至.
+
+        Live data (its latest incident day is today or yesterday, by the product's clock
+        :func:`data.clock.today`): today, so that 今日 is the clock's today even before today's first
+        incident; a recorded history (the data ended earlier): its latest incident day; no incidents: today.
+        """
 
         def compute():
+            today = clock.today()
             days = self.store.aggregate_incidents(None, by="day", fill=False)
-            return pd.Timestamp(days["day"].max()).date() if len(days) else dt.date.today()
+            if not len(days):
+                return today
+            last = pd.Timestamp(days["day"].max()).date()
+            return today if today - dt.timedelta(days=1) <= last <= today else last
 
         return self._cached("as_of", (), compute)
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data import clock
 from data.schema import INCIDENT_CATEGORIES
 from geo.units import ADMIN_LEVELS, LEVEL_COLUMN, POLICE_LEVELS, Unit, grid_units, roll_up
 
@@ -305,6 +306,11 @@ def same_period_last_year(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timest
     if s.day == 1 and e.is_month_end:
         pe = pe + pd.offsets.MonthEnd(0)
     return ps, pe
+
+
+def _now_ns() -> int:
+    """The product's clock (:func:`data.clock.now`) as wall-clock nanoseconds."""
+    return pd.Timestamp(clock.now()).value
 
 
 def _window(day: np.ndarray, s: int, e: int) -> np.ndarray:
@@ -639,7 +645,9 @@ def grid_frame(layers: KpiBase | Mapping[str, pd.DataFrame], start: Any, end: An
     layers : KpiBase or mapping of str to DataFrame
         A :func:`per_grid_base` result (fast) or the layer frames.
     start, end : date-like
-        Inclusive period, Asia/Shanghai dates.
+        Inclusive period, Asia/Shanghai dates. Deadlines (work orders, hazards) falling due in it count
+        once they have passed: at the period's end, or by the clock (:func:`data.clock.now`) while it
+        lasts, so that a period ending today does not count what falls due later today as late.
 
     Returns
     -------
@@ -657,8 +665,11 @@ def grid_frame(layers: KpiBase | Mapping[str, pd.DataFrame], start: Any, end: An
     def count(g: np.ndarray, mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(g[mask], None if weights is None else weights[mask], minlength=n).astype(float)
 
+    # deadlines are judged at the end of the period, or now while the period lasts (live data, a period
+    # ending today): what falls due later today is not late yet
+    cut = min((e + 1) * DAY_NS, _now_ns())
     wo = ev["work_orders"]
-    due = _window(wo["deadline_day"], s, e)
+    due = _window(wo["deadline_day"], s, e) & (wo["deadline"] < cut)
     out["closure_rate_num"] = count(wo["g"], due & (wo["closed"] <= wo["deadline"]))
     out["closure_rate_den"] = count(wo["g"], due)
     out["response_hours_den"] = count(wo["g"], _response_mask(wo, s, e))
@@ -689,7 +700,7 @@ def grid_frame(layers: KpiBase | Mapping[str, pd.DataFrame], start: Any, end: An
     out["grid_hazards_num"] = out["hazard_discovery_num"]
     out["hazards_per_1k_households_num"] = out["hazard_discovery_den"]
     out["hazards_per_1k_households_den"] = out["visit_coverage_den"]
-    hdue = _window(h["deadline"], s, e)
+    hdue = _window(h["deadline"], s, e) & ((h["deadline"] + 1) * DAY_NS <= cut)  # due by the day's end
     out["rectification_rate_num"] = count(h["g"], hdue & (h["rectified"] <= h["deadline"]))
     out["rectification_rate_den"] = count(h["g"], hdue)
 

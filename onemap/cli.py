@@ -31,6 +31,35 @@ EXISTING_DATA_OPTION = click.option(
 )
 
 
+def _check_day(ctx, param, value):
+    """``--end``: a day (YYYY-MM-DD), checked here so that a typo is named before minutes of work."""
+    if value is None:
+        return None
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise click.BadParameter(
+            f"结束日期须为 YYYY-MM-DD (end {value!r} is not a day such as 2026-12-04)"
+        ) from None
+
+
+END_OPTION = click.option(
+    "--end",
+    default=None,
+    callback=_check_day,
+    help="Last day of the demo city's history (YYYY-MM-DD); default: today in ONEMAP_TIMEZONE.",
+)
+
+
+def _end_day(end: str | None) -> str:
+    """The demo's last day: ``end``, else today by the product's clock (:func:`data.clock.today`)."""
+    from data import clock
+
+    return end or clock.today().isoformat()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """警网融合一张图 (police–grid fusion one map): build, import, validate and analyse."""
@@ -47,11 +76,15 @@ def main() -> None:
     help="Folder (or file) of county boundary GeoJSON; default: the bundled Nantong counties.",
 )
 @click.option("--boundaries-crs", default="gcj02", show_default=True, help="CRS of the boundary files.")
-@click.option("--until", default=None, help="Last day of the 24 months of events (YYYY-MM-DD).")
+@END_OPTION
+@click.option("--until", "until", default=None, hidden=True, callback=_check_day, help="Old name of --end.")
 @click.option("--no-gpkg", is_flag=True, help="Skip the GeoPackage export.")
-def demo(scale, seed, out, boundaries, boundaries_crs, until, no_gpkg) -> None:
-    """Generate a deterministic demo city (演示城市) inside real county boundaries."""
-    from data.demo import DEFAULT_UNTIL, BoundaryError, build_demo
+def demo(scale, seed, out, boundaries, boundaries_crs, end, until, no_gpkg) -> None:
+    """Generate a deterministic demo city (演示城市) inside real county boundaries.
+
+    The same seed, scale and end day give the same city; another end day gives the same city with every
+    date moved by the difference."""
+    from data.demo import BoundaryError, build_demo
 
     try:
         manifest = build_demo(
@@ -60,7 +93,7 @@ def demo(scale, seed, out, boundaries, boundaries_crs, until, no_gpkg) -> None:
             seed=seed,
             boundaries=boundaries,
             boundaries_crs=boundaries_crs,
-            until=until or DEFAULT_UNTIL,
+            until=_end_day(end or until),
             gpkg=not no_gpkg,
         )
     except BoundaryError as exc:
@@ -326,7 +359,9 @@ def models_list() -> None:
 @models.command("run")
 @EXISTING_DATA_OPTION
 @click.option(
-    "--as-of", default=None, help="Moment of the run (YYYY-MM-DD = end of that day); default: data's end."
+    "--as-of",
+    default=None,
+    help="Moment of the run (YYYY-MM-DD = end of that day); default: the data's end, or now if earlier.",
 )
 @click.option(
     "--store/--no-store",
@@ -439,9 +474,13 @@ def schema(markdown) -> None:
 )
 @click.option("--host", default=None, help="Address to listen on (default: settings.HOST).")
 @click.option("--port", type=int, default=None, help="Port (default: settings.PORT).")
-def up(data_dir, scale, then_serve, host, port) -> None:
+@END_OPTION
+def up(data_dir, scale, then_serve, host, port, end) -> None:
     """The main job: build the demo city on first run, validate it, load it into the store, run the push
-    models, create the demo users, then serve the dashboard."""
+    models, create the demo users, then serve the dashboard.
+
+    The demo city's history ends today (``--end``), so its warning loop is live: orders wait in every
+    state, for the demo grid worker and officer too."""
     from data import settings
     from data.demo import build_demo
 
@@ -449,10 +488,24 @@ def up(data_dir, scale, then_serve, host, port) -> None:
     manifest_path = folder / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        click.echo(f"使用已有演示城市 {folder} (built {manifest['seconds']} s)")
+        built_end = str(manifest.get("until", ""))[:10]
+        if end and end != built_end:
+            raise click.ClickException(
+                f"{folder} 已有截至 {built_end} 的演示城市 (the demo city there ends on {built_end}, not "
+                f"{end}; remove the folder or choose another --data to build one ending on {end})"
+            )
+        click.echo(f"使用已有演示城市 {folder} (built {manifest['seconds']} s, 数据截至 {built_end})")
+        today = _end_day(None)
+        if not end and built_end < today:
+            click.echo(
+                f"  提示：该演示城市的历史截至 {built_end}，不是今天 (its history ended on {built_end}; "
+                f"remove {folder} to rebuild it ending today, {today})"
+            )
     else:
         click.echo(f"首次运行：生成演示城市 → {folder}")
-        manifest = build_demo(folder, scale=scale or settings.DEFAULT_SCALE, seed=settings.DEFAULT_SEED)
+        manifest = build_demo(
+            folder, scale=scale or settings.DEFAULT_SCALE, seed=settings.DEFAULT_SEED, until=_end_day(end)
+        )
     _print_counts(manifest)
     from geo.validate import summarise, validate_paths
 
@@ -473,25 +526,35 @@ def up(data_dir, scale, then_serve, host, port) -> None:
 def _demo_model_history(store, folder: Path, manifest: dict) -> None:
     """The demo city is a recorded history: its models run, and push, at the end of each of its last
     ``ONEMAP_DEMO_MODEL_WEEKS`` weeks, and the pushed orders are worked up to its end (a warning dated by the
-    clock would fall outside every period the dashboard offers)."""
+    clock would fall outside every period the dashboard offers).
+
+    The history ends at the end of the city's last day, or now when that day is today (the demo is then
+    live: its open orders are judged against the clock like any other). The layers are read once for all
+    the weeks (:func:`geo.models.replay`)."""
+    import time
+
     import pandas as pd
 
     from data import settings
-    from data.store.demo_history import simulate_handling
-    from geo.models import default_as_of, run_dir
+    from data.store.demo_history import demo_pair, simulate_handling
+    from geo.models import default_as_of, replay
 
     end = default_as_of(folder)
     weeks = max(1, settings.DEMO_MODEL_WEEKS)
+    moments = [end - pd.Timedelta(weeks=k) for k in reversed(range(weeks))]
+    started = time.perf_counter()
     total = 0
-    for k in reversed(range(weeks)):
-        when = end - pd.Timedelta(weeks=k)
-        warnings, _ = run_dir(folder, when)
+    for when, warnings, _ in replay(folder, moments):
         inserted, _ = store.upsert_warnings(warnings, push=True, now=when.to_pydatetime())
         total += inserted
-        click.echo(f"推送模型 models as of {when:%Y-%m-%d}: {inserted} new warnings pushed")
-    states = simulate_handling(store, end.to_pydatetime(), seed=int(manifest.get("seed", 0)))
+        click.echo(f"推送模型 models as of {when:%Y-%m-%d %H:%M}: {inserted} new warnings pushed")
+    live = demo_pair(store)
+    states = simulate_handling(store, end.to_pydatetime(), seed=int(manifest.get("seed", 0)), live=live)
     worked = " · ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
-    click.echo(f"预警闭环 {total:,} warnings over {weeks} weeks; their orders at the end: {worked}")
+    click.echo(
+        f"预警闭环 {total:,} warnings over {weeks} weeks ({time.perf_counter() - started:.0f} s); "
+        f"their orders at {end:%Y-%m-%d %H:%M}: {worked}"
+    )
 
 
 def _ensure_store(folder: Path, manifest: dict) -> None:

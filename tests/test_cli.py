@@ -171,9 +171,18 @@ def test_models_list_and_run(tiny_demo):
     assert bad.exit_code != 0 and "NOPE-9" in bad.output
 
 
-def test_up_loads_the_store_runs_the_models_and_makes_demo_users(tmp_path):
+def test_up_loads_the_store_runs_the_models_and_makes_demo_users(tmp_path, monkeypatch):
+    """``onemap up`` on a pinned 'today': the city ends today, its warning loop up to now leaves the demo
+    worker and officer orders in every state, and the dashboard's default view (近30天) counts them."""
+    from dashboard.queries import Queries
+    from dashboard.state import ViewState
+    from data import clock
     from data.store import open_store
+    from data.store import users as U
+    from data.store.demo_history import LIVE_STATES
 
+    now = dt.datetime(2026, 11, 20, 14, 30, 5)
+    monkeypatch.setattr(clock, "now", lambda: now)
     folder = tmp_path / "city"
     result = CliRunner().invoke(main, ["up", "--data", str(folder), "--scale", "tiny", "--no-serve"])
     assert result.exit_code == 0, result.output
@@ -195,8 +204,26 @@ def test_up_loads_the_store_runs_the_models_and_makes_demo_users(tmp_path):
         users = (folder / "demo_users.txt").read_text(encoding="utf-8")
         assert "admin" in users and "grid_worker" in users
         assert oct((folder / "demo_users.txt").stat().st_mode & 0o777) == "0o600"
+        # live today: the history ends now, nothing is left for the overdue sweep to find
+        assert until == now.date() and max(pushed.frame["created_at"]) == now
+        assert store.sweep_overdue(now=now) == 0
+        accounts = U.list_users(store).set_index("user_id")
+        start, end = ViewState().dates(Queries(store).as_of())
+        assert end == now.date()
+        for user_id in ("worker", "officer"):
+            staff_id, unit = accounts.loc[user_id, "staff_id"], accounts.loc[user_id, "unit_code"]
+            mine = store.work_orders(assignee=staff_id, page_size=1000).frame
+            assert set(LIVE_STATES) <= set(mine.state), (user_id, mine.state.value_counts())
+            assert (mine.created_at <= now).all()
+            shown = store.work_order_stats(None, start, end, by="state", scope=unit, now=now)
+            counted = set(shown.loc[shown.orders > 0, "state"])
+            assert set(LIVE_STATES) <= counted, (user_id, shown)
     finally:
         store.close()
+    again = CliRunner().invoke(main, ["up", "--data", str(folder), "--no-serve", "--end", "2026-11-19"])
+    assert again.exit_code != 0 and "2026-11-20" in again.output and "2026-11-19" in again.output
+    bad = CliRunner().invoke(main, ["up", "--data", str(folder), "--no-serve", "--end", "2026-02-30"])
+    assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
 
 
 def _city_in_store(tiny_demo, tmp_path) -> Path:
@@ -384,3 +411,24 @@ def test_serving_an_empty_folder_says_what_to_run(tmp_path):
     assert "onemap up" in result.output and "onemap import" in result.output
     assert "没有城市数据" in result.output and "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_demo_end_day_defaults_to_today_and_is_checked(tmp_path, monkeypatch):
+    from data import clock
+
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2027, 3, 1, 0, 5))
+    out = tmp_path / "city"
+    made = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-gpkg"])
+    assert made.exit_code == 0, made.output
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["until"] == "2027-03-01"
+    days = pd.read_parquet(out / "incidents.parquet", columns=["occurred_at"]).occurred_at.dt.date
+    assert days.max() == dt.date(2027, 3, 1)
+    for flag, bad in (
+        ("--end", "2026-11-31"),
+        ("--end", "yesterday"),
+        ("--until", "1/3/2027"),
+        ("--end", ""),
+    ):
+        refused = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "x"), flag, bad])
+        assert refused.exit_code == 2 and "YYYY-MM-DD" in refused.output, (flag, bad)
+    assert not (tmp_path / "x").exists()

@@ -488,3 +488,34 @@ def test_switching_hierarchy_keeps_the_nearest_unit(app, app_store):
         assert got == (holders[0][1] if holders else None), (level, code, got, holders[:2])
     grid = sorted(gu.grid_code)[0]
     assert _switch_hierarchy(c, app, grid, "police") == grid
+
+
+class _DaysStore:
+    """A store whose incidents fall on the given days (all ``Queries.as_of`` reads)."""
+
+    def __init__(self, days):
+        self.days = days
+
+    def aggregate_incidents(self, unit, by=None, fill=True):
+        return pd.DataFrame({"day": pd.to_datetime(self.days), "n": 1})
+
+
+@pytest.mark.parametrize(
+    ("last", "today", "want"),
+    [
+        ("2026-11-20", "2026-11-20", "2026-11-20"),  # live, today's incidents in
+        ("2026-11-19", "2026-11-20", "2026-11-20"),  # live, none yet today: 今日 is still today
+        ("2026-10-31", "2026-11-20", "2026-10-31"),  # a recorded history: its last day (数据截至)
+        ("2026-11-22", "2026-11-20", "2026-11-22"),  # data dated ahead of the clock: shown as it is
+        (None, "2026-11-20", "2026-11-20"),  # no incidents
+    ],
+)
+def test_quick_ranges_end_on_the_clocks_today_for_live_data(monkeypatch, last, today, want):
+    from dashboard.queries import Queries
+    from data import clock
+
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime.fromisoformat(today + " 09:30:00"))
+    q = Queries(_DaysStore(["2026-10-01", last] if last else []))
+    assert q.as_of() == dt.date.fromisoformat(want)
+    start, end = ViewState().dates(q.as_of())  # the default view, 近30天
+    assert (end - start).days == 29 and end == dt.date.fromisoformat(want)

@@ -30,6 +30,53 @@ def test_same_seed_same_city(tiny_demo, tmp_path):
         pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b), obj=name)
 
 
+@pytest.fixture(scope="module")
+def shifted_demo(tmp_path_factory):
+    """The tiny city of seed 1 ending on a pinned day other than the reference (across a year's end)."""
+    out = tmp_path_factory.mktemp("shifted") / "city"
+    manifest = build_demo(out, "tiny", seed=1, gpkg=False, progress=False, until="2027-01-09")
+    assert manifest["until"] == "2027-01-09"
+    return out
+
+
+def test_same_end_day_same_city(shifted_demo, tmp_path):
+    again = tmp_path / "again"
+    build_demo(again, "tiny", seed=1, gpkg=False, progress=False, until="2027-01-09")
+    for name in LAYERS:
+        a, b = _read(shifted_demo, name), _read(again, name)
+        pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b), obj=name)
+
+
+def test_another_end_day_moves_every_date_and_nothing_else(tiny_demo, shifted_demo):
+    """Same rows, same values; every date and time 70 days later (the end moved 2026-10-31 → 2027-01-09),
+    except birth dates, which the ID numbers carry."""
+    shift = pd.Timestamp("2027-01-09") - pd.Timestamp("2026-10-31")
+    moved = set()
+    for name in LAYERS:
+        a, b = pd.DataFrame(_read(tiny_demo, name)), pd.DataFrame(_read(shifted_demo, name))
+        assert list(a.columns) == list(b.columns) and len(a) == len(b), name
+        for col in a.columns:
+            if pd.api.types.is_datetime64_any_dtype(a[col]):
+                want = a[col] if (name, col) == ("population", "birth_date") else a[col] + shift
+                pd.testing.assert_series_equal(b[col], want, obj=f"{name}.{col}")
+                moved.add((name, col))
+            else:
+                pd.testing.assert_series_equal(b[col], a[col], obj=f"{name}.{col}")
+    assert {("incidents", "occurred_at"), ("work_orders", "deadline"), ("hazards", "rectified_at")} <= moved
+    inc = _read(shifted_demo, "incidents")
+    assert inc.occurred_at.max().date() == pd.Timestamp("2027-01-09").date()
+    pop = _read(shifted_demo, "population")
+    assert is_valid_id_number(pop.id_number).all()
+    assert (pop.id_number.str.slice(6, 14) == pop.birth_date.dt.strftime("%Y%m%d")).all()
+
+
+def test_a_bad_end_day_is_named(tmp_path):
+    for bad in ("2026-13-01", "tomorrow", "31/10/2026"):
+        with pytest.raises(ValueError, match="until"):
+            build_demo(tmp_path / "x", "tiny", seed=1, gpkg=False, progress=False, until=bad)
+    assert not (tmp_path / "x").exists()  # refused before any work
+
+
 def test_other_seed_other_city(tiny_demo, tmp_path):
     other = tmp_path / "other"
     build_demo(other, "tiny", seed=2, gpkg=False, progress=False)

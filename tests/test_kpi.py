@@ -623,3 +623,21 @@ def test_tiny_demo_roll_up_equals_grid_sums(tiny_demo):
     assert city["incidents_yoy_num"].iloc[0] == mine.sum() > 0
     assert city["officer_staffing_den"].iloc[0] == len(layers["districts"])
     assert 0 < city["closure_rate"].iloc[0] <= 100 and city["response_hours_den"].iloc[0] > 0
+
+
+def test_deadlines_falling_due_later_today_are_not_late_yet(base, monkeypatch):
+    """A period ending today (live data) is judged by the clock, not as if the day were over: an order due
+    at 23:00 is not late at 20:00, a hazard due today is not due before the day ends; once the day is
+    over they count as before."""
+    import datetime as dt
+
+    from data import clock
+
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2025, 3, 31, 20, 0))
+    assert kpi.kpi_for_unit(base, G1, START, END)["closure_rate"] == 100.0  # W1 in time; W2 due at 23:00
+    assert math.isnan(kpi.kpi_for_unit(base, G3, START, END)["rectification_rate"])  # H4 due today
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2025, 4, 1, 0, 0))
+    assert kpi.kpi_for_unit(base, G1, START, END)["closure_rate"] == 50.0
+    assert kpi.kpi_for_unit(base, G3, START, END)["rectification_rate"] == 0.0
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2025, 3, 10, 12, 30))  # mid-period
+    assert kpi.kpi_for_unit(base, G1, START, END)["closure_rate"] == 100.0  # only W1 has fallen due

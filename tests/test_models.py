@@ -654,3 +654,34 @@ def test_cli_run_lines(tiny_demo):
     assert lines[0].startswith("as_of 2026-10-31 23:59:59")
     assert [ln.split()[0] for ln in lines[1:3]] == ["HAZ-01", "DISP-02"]
     assert lines[-1].startswith("total")
+
+
+def test_replay_reads_once_and_gives_each_moment_what_run_dir_gives(tiny_demo, monkeypatch):
+    """The weekly replay of ``onemap up``: one read, then each moment sees exactly its own rows (nothing
+    after it, the history before it); moments in any order, a repeated one twice."""
+    moments = ["2026-10-31", "2026-09-12 10:00", "2026-10-03 08:30:15", "2026-09-12 10:00"]
+    reads = []
+    real = gm.load_layers
+    monkeypatch.setattr(gm, "load_layers", lambda *a, **k: reads.append(k) or real(*a, **k))
+    got = list(gm.replay(tiny_demo, moments))
+    assert len(reads) == 1
+    monkeypatch.setattr(gm, "load_layers", real)
+    assert [w for w, _, _ in got] == [gm.to_as_of(m) for m in moments]
+    for (_when, warnings, counts), moment in zip(got, moments, strict=True):
+        want, want_counts = gm.run_dir(tiny_demo, moment)
+        assert counts == want_counts, moment
+        pd.testing.assert_frame_equal(warnings, want, obj=moment)
+    assert len(got[0][1]) != len(got[1][1])  # different moments, different warnings
+    assert list(gm.replay(tiny_demo, [])) == []
+
+
+def test_default_as_of_never_lies_after_now(tiny_demo, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from data import clock
+
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2026, 10, 31, 9, 15, 2))
+    assert gm.default_as_of(tiny_demo) == pd.Timestamp("2026-10-31 09:15:02")  # the data's last day is today
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2026, 12, 4, 9, 15, 2))
+    assert gm.default_as_of(tiny_demo) == END  # a recorded history: its end
+    assert gm.default_as_of(tmp_path) == pd.Timestamp("2026-12-04 09:15:02")  # live data: now

@@ -8,6 +8,7 @@ plus a GeoPackage export and a ``manifest.json`` with the counts and the build t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +22,14 @@ import shapely
 from data.schema import LAYERS
 
 BOUNDARIES_DIR = Path(__file__).resolve().parent.parent / "boundaries"
-DEFAULT_UNTIL = "2026-10-31"
+#: The day the demo city is generated to end on; a city ending on another day (``until``) is this one with
+#: every date moved by the same number of days, so that the content never depends on the end chosen.
+REFERENCE_END = "2026-10-31"
+#: Last day of :func:`build_demo` when none is given (``onemap demo`` and ``onemap up`` default to today).
+DEFAULT_UNTIL = REFERENCE_END
+#: Date columns that do not move with the end: who a person is (the birth date, which the ID number
+#: 公民身份号码 carries) is not part of the recorded history.
+FIXED_DATES: dict[str, tuple[str, ...]] = {"population": ("birth_date",)}
 GPKG_NAME = "onemap.gpkg"
 
 
@@ -132,6 +140,30 @@ def _write(frames: dict[str, pd.DataFrame], out: Path, gpkg: bool, step) -> dict
     return counts
 
 
+def _end_day(until) -> pd.Timestamp:
+    """The last day as a midnight timestamp; a date, a timestamp or ``YYYY-MM-DD`` text."""
+    if isinstance(until, dt.date):  # date, datetime and Timestamp
+        return pd.Timestamp(until).normalize()
+    try:
+        return pd.Timestamp(dt.date.fromisoformat(str(until).strip()))
+    except ValueError:
+        raise ValueError(f"演示城市结束日期无效 (until {until!r} is not a day, YYYY-MM-DD)") from None
+
+
+def shift_dates(frames: dict[str, pd.DataFrame], days: int) -> None:
+    """Move every date and time of the layers by ``days`` whole days (in place), but :data:`FIXED_DATES`.
+
+    Whole days keep every time of day, so hour profiles and day boundaries stay as generated."""
+    if not days:
+        return
+    delta = pd.Timedelta(days=days)
+    for name, frame in frames.items():
+        fixed = FIXED_DATES.get(name, ())
+        for col in frame.columns:
+            if col not in fixed and pd.api.types.is_datetime64_any_dtype(frame[col]):
+                frame[col] = frame[col] + delta
+
+
 def build_demo(
     out: str | Path,
     scale: str = "tiny",
@@ -142,7 +174,11 @@ def build_demo(
     gpkg: bool = True,
     progress: bool = True,
 ) -> dict:
-    """Generate the demo city into ``out`` and return its manifest (counts, seconds, parameters)."""
+    """Generate the demo city into ``out`` and return its manifest (counts, seconds, parameters).
+
+    Deterministic for a given ``(scale, seed, until)``: the city is generated ending on
+    :data:`REFERENCE_END` and then every date is moved to end on ``until`` (:func:`shift_dates`), so two
+    cities of the same seed and scale differ only by that shift, whatever their ends."""
     from tqdm import tqdm
 
     from data.demo import events, people
@@ -153,7 +189,9 @@ def build_demo(
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     spec = SCALES[scale]
     started = time.perf_counter()
-    until_ts = pd.Timestamp(until) + pd.Timedelta(hours=23, minutes=59)
+    end_day = _end_day(until)
+    shift = (end_day - pd.Timestamp(REFERENCE_END)).days
+    until_ts = pd.Timestamp(REFERENCE_END) + pd.Timedelta(hours=23, minutes=59)
     rng = np.random.default_rng(seed)
     n_steps = 12 + len(LAYERS) + (1 if gpkg else 0)
     bar = tqdm(total=n_steps, desc="生成演示城市", unit="步", disable=not progress)
@@ -220,12 +258,13 @@ def build_demo(
         "cameras": cameras,
         "work_orders": work_orders,
     }
+    shift_dates(frames, shift)
     counts = _write(frames, Path(out), gpkg, step)
     bar.close()
     manifest = {
         "scale": scale,
         "seed": seed,
-        "until": until,
+        "until": f"{end_day:%Y-%m-%d}",
         "city_code": city_code,
         "city_name": city_name,
         "boundaries": str(boundaries or "bundled:nantong"),

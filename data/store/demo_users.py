@@ -11,16 +11,24 @@ from pathlib import Path
 
 from data.store import users as U
 from data.store.base import Store
+from data.store.demo_history import demo_pair
 
 
 def demo_accounts(store: Store) -> list[tuple[str, str, str, str | None]]:
-    """``(user_id, role, unit_code, staff_id)`` of the demo accounts, from the store's own units and staff."""
+    """``(user_id, role, unit_code, staff_id)`` of the demo accounts, from the store's own units and staff.
+
+    The grid worker and officer accounts are the pair whose orders the demo's warning loop left in every
+    state (:func:`data.store.demo_history.demo_pair`), else the first of their roles."""
     city = store.units("city").unit_code.iloc[0]
     counties = store.units("county").unit_code.tolist()
     stations = store.units("station").unit_code.tolist()
     staff = store.read("staff", columns=["staff_id", "role", "unit_code"], geometry=False)
     officer = staff[staff["role"] == "社区民警"].sort_values("staff_id").head(1)
     worker = staff[staff["role"] == "专职网格员"].sort_values("staff_id").head(1)
+    pair = demo_pair(store)  # the worker with the most pushed orders and their officer, when there are any
+    if pair is not None:
+        worker = staff[staff["staff_id"] == pair[0]].head(1)
+        officer = staff[staff["staff_id"] == pair[1]].head(1)
     out = [
         ("admin", "admin", city, None),
         ("leader", "leader", city, None),

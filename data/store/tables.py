@@ -87,7 +87,7 @@ EXTRA_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "visits": (("target_id",), ("staff_id",)),
     "staff": (("unit_code", "role"),),
     "patrol_points": (("track_id", "recorded_at"), ("staff_id",)),
-    "incidents": (("address_id",),),
+    "incidents": (("address_id",), ("category", "occurred_at")),
     "disputes": (("address_id",),),
     "hazards": (("address_id",),),
     "admin_units": (("level",),),
@@ -166,6 +166,8 @@ def _build_layer_tables() -> dict[str, sa.Table]:
                 sa.Index("ix_work_orders_worker_id", "worker_id"),
                 sa.Index("ix_work_orders_officer_id", "officer_id"),
                 sa.Index("ix_work_orders_created_at_order_id", "created_at", "order_id"),
+                # push_warnings: "no order for this warning yet" (NOT EXISTS) per warning
+                sa.Index("ix_work_orders_warning_id", "warning_id"),
             ]
         else:
             cols = _layer_columns(lay)
@@ -277,6 +279,7 @@ warnings = sa.Table(
     sa.UniqueConstraint("model_id", "evidence_key"),
     sa.Index("ix_warnings_grid_code_created_at", "grid_code", "created_at"),
     sa.Index("ix_warnings_model_id_created_at", "model_id", "created_at"),
+    sa.Index("ix_warnings_created_at_warning_id", "created_at", "warning_id"),
     comment="预警",
 )
 

@@ -48,7 +48,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
-from data import settings
+from data import clock, settings
 from data.schema import LAYERS, SEVERITIES, WORK_ORDER_KINDS, WORK_ORDER_STATES
 from data.store import tables as T
 from data.store._arrow import frame_to_arrow
@@ -156,21 +156,13 @@ class IdempotencyConflict(StoreError):
 
 
 def time_zone() -> zoneinfo.ZoneInfo | None:
-    """The zone of the store's naive times (``settings.TIMEZONE``); ``None``: the server's local zone."""
-    name = settings.TIMEZONE
-    if not name:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"ONEMAP_TIMEZONE={name!r} is not a known IANA time zone (e.g. Asia/Shanghai)"
-        ) from None
+    """The zone of the store's naive times (:func:`data.clock.time_zone`)."""
+    return clock.time_zone()
 
 
 def now() -> dt.datetime:
-    """The current naive time in :func:`time_zone`, to the second (the store keeps seconds)."""
-    return dt.datetime.now(time_zone()).replace(tzinfo=None, microsecond=0)
+    """The current naive time in :func:`time_zone`, to the second (:func:`data.clock.now`)."""
+    return clock.now()
 
 
 def to_store_time(value: dt.datetime) -> dt.datetime:

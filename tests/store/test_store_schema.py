@@ -61,6 +61,18 @@ def test_spatial_indexes_exist(empty_store):
             assert tuple(srid) == (4326, "POINT")
 
 
+def _head() -> str:
+    """The newest revision of data/store/migrations (whatever the chain's last id is)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from data.store import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def test_open_twice_is_a_no_op(empty_store):
     url = empty_store.engine.url.render_as_string(hide_password=False)
     again = open_store(url)
@@ -126,3 +138,26 @@ def test_database_url_setting_chooses_the_backend(tmp_path, monkeypatch):
     assert normalise_url("postgres://h/db") == "postgresql+psycopg://h/db"
     with pytest.raises(ValueError, match="unsupported database URL"):
         open_store("mysql://h/db")
+
+
+def test_push_looks_up_orders_by_warning_through_an_index(empty_store):
+    """push_warnings asks, per warning, whether an order exists (NOT EXISTS on work_orders.warning_id);
+    without an index that is a scan of every order per warning. Every other column the loop filters or
+    joins on has one too."""
+    insp = sa.inspect(empty_store.engine)
+
+    def indexed(table: str) -> set[tuple[str, ...]]:
+        return {tuple(ix["column_names"]) for ix in insp.get_indexes(table)}
+
+    assert ("warning_id",) in indexed("work_orders")
+    assert ("category", "occurred_at") in indexed("incidents")
+    assert ("created_at", "warning_id") in indexed("warnings")
+    if empty_store.backend == "sqlite":
+        w, wo = T.warnings, T.work_orders
+        query = sa.select(w.c.warning_id).where(
+            ~sa.exists().where(wo.c.kind == "预警推送", wo.c.warning_id == w.c.warning_id)
+        )
+        sql = str(query.compile(empty_store.engine, compile_kwargs={"literal_binds": True}))
+        with empty_store.engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        assert "ix_work_orders_warning_id" in plan, plan

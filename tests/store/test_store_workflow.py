@@ -208,6 +208,14 @@ def test_the_demo_history_works_pushed_orders_by_the_rules(store):
     assert sum(states.values()) == len(worked) == n
     assert states.get("已办结", 0) > 0.7 * n  # most closed
     assert 0 < len(worked[worked.overdue_at.notna()]) < 0.3 * n  # some late
+    _assert_worked_by_the_rules(store, worked, end)
+    assert store.work_order(untouched_before["order_id"])["state"] == "待签收"
+    assert simulate_handling(store, end, seed=1) == {}  # worked orders are not worked again
+
+
+def _assert_worked_by_the_rules(store, worked: pd.DataFrame, end: dt.datetime) -> None:
+    """Each order's trace is a chain of allowed moves from its push, none after ``end``, and the order
+    is where its trace ends."""
     for order_id, order in worked.iterrows():
         trace = store.work_order_events(order_id)
         chain = list(trace.to_state)  # from the push (None → 待签收) on
@@ -218,13 +226,89 @@ def test_the_demo_history_works_pushed_orders_by_the_rules(store):
         for a, b in itertools.pairwise(chain):
             assert b in wf.TRANSITIONS[a], (order_id, a, b)
         assert (trace["at"] <= end).all() and (trace["at"] >= order.created_at).all()
+        assert trace["at"].is_monotonic_increasing, order_id
         assert order.state == chain[-1] and order.version == len(chain)
         assert pd.notna(order.overdue_at) == ("超期" in chain)
         assert pd.notna(order.closed_at) == (order.state == "已办结")
         if order.state == "已办结" and "超期" not in chain:
             assert order.closed_at <= order.deadline
-    assert store.work_order(untouched_before["order_id"])["state"] == "待签收"
-    assert simulate_handling(store, end, seed=1) == {}  # worked orders are not worked again
+        if "超期" in chain:  # marked when its deadline had passed, never before
+            assert order.overdue_at >= order.deadline
+
+
+def _push(store, grid: str, at: dt.datetime, deadlines_h, tag: str) -> None:
+    frame = pd.DataFrame(
+        {
+            "model_id": "HAZ-01",
+            "grid_code": grid,
+            "severity": "中",
+            "reason": "隐患整改超期",
+            "evidence_ids": [[f"{tag}{i}"] for i in range(len(deadlines_h))],
+            "deadline": [at + dt.timedelta(hours=h) for h in deadlines_h],
+        }
+    )
+    store.upsert_warnings(frame, now=at)
+
+
+def test_the_live_demo_leaves_the_demo_worker_and_officer_orders_in_every_state(store):
+    """A demo whose history ends now: the busiest grid worker (the demo account) and their officer find
+    orders in every state, each reached by allowed moves in time order, and a sweep at the end finds
+    nothing left to mark (the history agrees with the clock at its end)."""
+    from data.store.demo_history import LIVE_STATES, demo_pair, simulate_handling
+
+    grids = store.grids_of()
+    end = T0 + dt.timedelta(days=14, hours=5, minutes=7, seconds=3)
+    for k, days in enumerate((13, 9, 6, 3, 1, 0)):
+        _push(store, grids[0], end - dt.timedelta(days=days), (6, 30, 100, 200, 400), f"B{k}-")
+    for i, grid in enumerate(grids[1:40]):  # everyone else has less to do
+        _push(store, grid, end - dt.timedelta(days=i % 7), (24,), f"O{i}-")
+    pair = demo_pair(store)
+    mine = store.work_orders(grids[0], kinds=["预警推送"], page_size=1000).frame
+    assert pair == (mine.worker_id.iloc[0], mine.officer_id.iloc[0]) and None not in pair
+    states = simulate_handling(store, end, seed=3, live=pair)
+    worker, officer = pair
+    for who in (worker, officer):
+        got = store.work_orders(assignee=who, page_size=1000).frame
+        assert set(LIVE_STATES) <= set(got.state), (who, got.state.value_counts())
+    orders = store.work_orders(kinds=["预警推送", "派单"], page_size=1000).frame.set_index("order_id")
+    assert (orders.kind == "预警推送").all()  # every state reached by a pushed order: no instruction needed
+    assert sum(states.values()) == len(orders)
+    _assert_worked_by_the_rules(store, orders, end)
+    _assert_nothing_overdue_left_open(orders, end)
+
+
+def _assert_nothing_overdue_left_open(orders: pd.DataFrame, end: dt.datetime) -> None:
+    """What a sweep at the history's end would find: no open order past its deadline."""
+    still_open = orders[orders.state.isin(wf.OPEN_STATES)]
+    assert (still_open.deadline > end).all(), still_open[still_open.deadline <= end]
+
+
+def test_the_live_demo_fills_states_no_pushed_order_can_reach_with_instructions(store):
+    """Everything the worker has was pushed at the very end (nothing can have moved yet): the officer's
+    instructions (派单) fill the other states, traced like any order, each in a state once."""
+    from data.store.demo_history import LIVE_STATES, demo_pair, simulate_handling
+
+    grid = store.grids_of()[3]
+    end = T0 + dt.timedelta(days=3)
+    _push(store, grid, end, (6, 30), "E")
+    pair = demo_pair(store)
+    simulate_handling(store, end, seed=0, live=pair)
+    orders = store.work_orders(assignee=pair[0], page_size=1000).frame.set_index("order_id")
+    assert set(orders.state) == set(LIVE_STATES)
+    pushed, told = orders[orders.kind == "预警推送"], orders[orders.kind == "派单"]
+    assert set(pushed.state) == {"待签收"}
+    assert sorted(told.state) == sorted(set(LIVE_STATES) - {"待签收"})
+    assert set(told.created_by) == {pair[1]} and set(told.grid_code) == {grid}
+    _assert_worked_by_the_rules(store, orders, end)
+    _assert_nothing_overdue_left_open(orders, end)
+
+
+def test_no_demo_pair_without_pushed_orders(store):
+    from data.store.demo_history import demo_pair, simulate_handling
+
+    wf.dispatch(store, store.grids_of()[0], "复核", "J9", severity="低", now=T0)  # not a warning
+    assert demo_pair(store) is None
+    assert simulate_handling(store, T0 + dt.timedelta(days=1), live=("W404", "J404")) == {}
 
 
 def test_reports_enter_the_data_only_when_approved(store):
