@@ -227,6 +227,7 @@ def _on_connect(dbapi_connection, _record) -> None:
         "journal_mode=WAL",
         "synchronous=NORMAL",
         "foreign_keys=ON",
+        "recursive_triggers=ON",  # a REPLACE fires delete triggers too (revision 0004 refuses it anyway)
         f"busy_timeout={BUSY_TIMEOUT_S * 1000}",
         "cache_size=-131072",
         "mmap_size=1073741824",
