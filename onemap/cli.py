@@ -289,6 +289,8 @@ def _layer_names() -> set[str]:
 
 
 def _write_any(frame, path: Path) -> None:
+    from data.spreadsheet import write_csv
+
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
@@ -297,7 +299,7 @@ def _write_any(frame, path: Path) -> None:
         frame.to_file(path, driver="GPKG" if suffix == ".gpkg" else "GeoJSON", engine="pyogrio")
     elif suffix == ".csv":
         flat = frame.drop(columns="geometry").assign(lon=frame.geometry.x, lat=frame.geometry.y)
-        flat.to_csv(path, index=False, encoding="utf-8-sig")
+        write_csv(flat, path)
     else:
         raise click.ClickException(
             f"{path}: unknown output format {suffix!r} (.parquet, .gpkg, .geojson, .csv)"
