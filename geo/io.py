@@ -57,6 +57,7 @@ import pyproj
 import shapely
 
 from data.idnumber import id_number_problems
+from data.private import make_private
 from data.schema import LAYERS, STORAGE_CRS, Column, Layer, alias_map, canonical_columns
 from data.schema import layer as schema_layer
 from data.spreadsheet import write_csv
@@ -1462,6 +1463,7 @@ def write_result(result: ImportResult, out_dir: str | os.PathLike[str]) -> dict[
         "report": str(report_path),
     }
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    make_private(rej_dir, accepted_path, rejects_path, report_path)  # personal data: owner only
     return report
 
 
