@@ -1175,7 +1175,10 @@ UNMASK_BODY: dict[str, Any] = {
             "type": "string",
             "minLength": um.MIN_REASON,
             "maxLength": um.MAX_REASON,
-            "description": f"查看原因 (why; at least {um.MIN_REASON} characters), kept in the audit log",
+            "description": (
+                f"查看原因 (why; at least {um.MIN_REASON} visible Chinese characters, letters or digits), "
+                "kept in the audit log as typed"
+            ),
         }
     },
 }

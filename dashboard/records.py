@@ -14,7 +14,6 @@ only the row's key and the reason; everything else is decided on the server.
 
 from __future__ import annotations
 
-import io
 import re
 
 import pandas as pd
@@ -23,6 +22,7 @@ from dash import MATCH, Input, Output, Patch, State, dcc, html, no_update
 from dashboard.components import data_table, section
 from data.access import mask_frame
 from data.schema import LAYERS
+from data.spreadsheet import csv_text, xlsx_bytes
 from data.store import unmask as um
 from data.store.base import NotFoundError
 
@@ -189,11 +189,10 @@ def register(app, q, config) -> None:
             detail={"rows": len(frame), "format": fmt, "file": name},
         )
         frame = frame.rename(columns=LAYERS[layer].zh_names)
+        # cells a spreadsheet could run as formulas are neutralised (data.spreadsheet)
         if fmt == "csv":  # a BOM, or Excel on a Chinese desktop reads UTF-8 as GBK
-            return dcc.send_string("\ufeff" + frame.to_csv(index=False), name, type="text/csv")
-        buf = io.BytesIO()
-        frame.to_excel(buf, index=False, sheet_name=GRID_LAYERS[layer])
-        return dcc.send_bytes(buf.getvalue(), name)
+            return dcc.send_string("\ufeff" + csv_text(frame), name, type="text/csv")
+        return dcc.send_bytes(xlsx_bytes(frame, GRID_LAYERS[layer]), name)
 
     @app.callback(
         Output({"type": "grid-records", "layer": MATCH}, "data"),

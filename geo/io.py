@@ -58,8 +58,10 @@ import shapely
 
 from data.access import mask_value
 from data.idnumber import id_number_problems
+from data.private import make_private
 from data.schema import LAYERS, STORAGE_CRS, Column, Layer, alias_map, canonical_columns
 from data.schema import layer as schema_layer
+from data.spreadsheet import write_csv
 from geo.crs import CRSSpec, check_lonlat, parse_crs, to_wgs84, to_wgs84_xy
 
 __all__ = [
@@ -1454,7 +1456,7 @@ def write_result(result: ImportResult, out_dir: str | os.PathLike[str]) -> dict[
         result.accepted.to_parquet(accepted_path, index=False)
     else:
         pd.DataFrame(result.accepted).to_parquet(accepted_path, index=False)
-    result.rejects.to_csv(rejects_path, index=False, encoding="utf-8-sig")
+    write_csv(result.rejects, rejects_path)  # raw field values: neutralised for Excel (data.spreadsheet)
     report = result.report()
     report["outputs"] = {
         "accepted": str(accepted_path),
@@ -1462,6 +1464,7 @@ def write_result(result: ImportResult, out_dir: str | os.PathLike[str]) -> dict[
         "report": str(report_path),
     }
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    make_private(rej_dir, accepted_path, rejects_path, report_path)  # personal data: owner only
     return report
 
 

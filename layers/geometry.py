@@ -23,6 +23,7 @@ times still match.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -264,6 +265,17 @@ def _number_texts(values: NDArray[np.float64], decimals: int) -> list[str]:
     return out
 
 
+def html_text(value: Any) -> str:
+    """``value`` as text safe to put into HTML (``< > & " '`` escaped, and ``$`` too).
+
+    deck.gl's tooltips (deckgl-dash and pydeck alike) put a feature's properties into their HTML
+    template as they are, with JavaScript's ``String.replace`` (where ``$&`` and the like are patterns):
+    a unit called ``<img src=x onerror=…>`` would become markup. Every text property a tooltip may
+    show is therefore written escaped; the browser shows it as typed.
+    """
+    return html.escape(str(value)).replace("$", "&#36;")
+
+
 def feature_collection_json(
     frame: gpd.GeoDataFrame,
     code_col: str,
@@ -294,13 +306,14 @@ def feature_collection_json(
     texts[empty] = '{"type":"Polygon","coordinates":[]}'
     extra: list[list[str]] = []
     if name_col is not None:
-        extra.append([',"name":' + json.dumps(n, ensure_ascii=False) for n in frame[name_col].astype(str)])
+        names = frame[name_col].astype(str)
+        extra.append([',"name":' + json.dumps(html_text(n), ensure_ascii=False) for n in names])
     vals = _values_for(pd.Series(codes), values)
     if vals is not None:
         extra.append([',"value":' + t for t in _number_texts(vals, value_decimals)])
     tails = ["".join(t) for t in zip(*extra, strict=True)] if extra else [""] * len(codes)
     features = ",".join(
-        f'{{"type":"Feature","id":{i},"geometry":{g},"properties":{{"code":{json.dumps(c)}{t}}}}}'
+        f'{{"type":"Feature","id":{i},"geometry":{g},"properties":{{"code":{json.dumps(html_text(c))}{t}}}}}'
         for i, (g, c, t) in enumerate(zip(texts.tolist(), codes, tails, strict=True))
     )
     return '{"type":"FeatureCollection","features":[' + features + "]}"

@@ -63,6 +63,18 @@ def _end_day(end: str | None) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """警网融合一张图 (police–grid fusion one map): build, import, validate and analyse."""
+    from data.private import private_umask
+
+    private_umask()  # every file and folder this command makes holds personal data: owner only
+
+
+def _warn_exposed(folder: Path) -> None:
+    """Warn (Chinese and English, on stderr) when the data folder or a file in it is readable by others."""
+    from data.private import exposure_warning
+
+    message = exposure_warning(folder) if folder.exists() else None
+    if message:
+        click.echo(message, err=True)
 
 
 @main.command()
@@ -327,6 +339,8 @@ def _layer_names() -> set[str]:
 
 
 def _write_any(frame, path: Path) -> None:
+    from data.spreadsheet import write_csv
+
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
@@ -335,7 +349,7 @@ def _write_any(frame, path: Path) -> None:
         frame.to_file(path, driver="GPKG" if suffix == ".gpkg" else "GeoJSON", engine="pyogrio")
     elif suffix == ".csv":
         flat = frame.drop(columns="geometry").assign(lon=frame.geometry.x, lat=frame.geometry.y)
-        flat.to_csv(path, index=False, encoding="utf-8-sig")
+        write_csv(flat, path)
     else:
         raise click.ClickException(
             f"{path}: unknown output format {suffix!r} (.parquet, .gpkg, .geojson, .csv)"
@@ -485,6 +499,7 @@ def up(data_dir, scale, then_serve, host, port, end) -> None:
     from data.demo import build_demo
 
     folder = Path(data_dir) if data_dir else settings.DATA_DIR
+    _warn_exposed(folder)
     manifest_path = folder / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -632,7 +647,9 @@ def serve(data_dir, host, port, wall) -> None:
     """Serve the dashboard (five screens, REST API, /wall) for a data folder's store."""
     from data import settings
 
-    _serve(Path(data_dir) if data_dir else settings.DATA_DIR, host, port, wall)
+    folder = Path(data_dir) if data_dir else settings.DATA_DIR
+    _warn_exposed(folder)
+    _serve(folder, host, port, wall)
 
 
 @main.command()

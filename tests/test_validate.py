@@ -556,3 +556,47 @@ def test_validate_paths_districts_binding_and_duplicates(tmp_path):
     ]
     # the grids of the rejected 警格 D2 are not "unbound", and its area is no false gap
     assert "2 警格" in next(p.detail for p in problems if p.rule == "unbound_grid")
+
+
+# --- markup in text --------------------------------------------------------------------------------
+
+POISONED_NAMES = [
+    '<img src=x onerror=alert(1)><div style="position:fixed;inset:0">请重新登录</div>',
+    "和平桥街道<script>",
+    "和平桥街道</b",  # a closing tag without its ">": the template's next ">" would close it
+    "<!-- 注释 -->",
+    "<?xml",
+    "&lt;b&gt;街道",
+    "&#60;img&#62;",
+    "&#x3C;img",
+    "街道&nbsp;",
+]
+CLEAN_NAMES = ["A&B大厦", "<5层住宅", "3<4", "a & b;", "楼层>3", "&", "&;", "＜b＞全角"]
+
+
+@pytest.mark.parametrize("name", POISONED_NAMES)
+def test_markup_in_a_name_is_an_error_naming_the_field_and_row(name):
+    cells, bound = tiling()
+    grids = make_grids(cells, bound)
+    grids.loc[4, "grid_name"] = name
+    districts = make_districts()
+    districts.loc[0, "district_name"] = name
+    points = make_points([(X0 + 100, Y0 + 100)], address_id=[name])
+    problems = rules(validate_frames(grids=grids, districts=districts, points={"incidents": points}))
+    found = problems["markup_in_text"]
+    assert {(p.layer, p.severity) for p in found} == {
+        ("grids", "error"),
+        ("districts", "error"),
+        ("incidents", "error"),
+    }
+    by_layer = {p.layer: p for p in found}
+    assert by_layer["grids"].ids == [code(5)] and "grid_name" in by_layer["grids"].detail
+    assert "district_name" in by_layer["districts"].detail and "HTML" in by_layer["grids"].detail
+
+
+@pytest.mark.parametrize("name", CLEAN_NAMES)
+def test_angle_brackets_and_ampersands_in_ordinary_text_are_not_markup(name):
+    cells, bound = tiling()
+    grids = make_grids(cells, bound)
+    grids.loc[4, "grid_name"] = name
+    assert "markup_in_text" not in rules(validate_frames(grids=grids))

@@ -279,4 +279,7 @@ def build_demo(
     Path(out, "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
     )
+    from data.private import make_private
+
+    make_private(out, recursive=True)  # residents' names, ID numbers, phones: owner only
     return manifest

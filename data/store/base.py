@@ -80,6 +80,14 @@ class NotFoundError(LookupError):
     """A record (e.g. a work order) that does not exist."""
 
 
+class LimitReachedError(StoreError):
+    """An actor already has as many audit entries of an action in the window as allowed (限额已满)."""
+
+    def __init__(self, actor: str, action: str, at_most: int, window: dt.timedelta) -> None:
+        super().__init__(f"{actor} already has {at_most} {action} entries in the last {window} (已达上限)")
+        self.actor, self.action, self.at_most, self.window = actor, action, at_most, window
+
+
 class StaleVersionError(StoreError):
     """Somebody else changed the record since it was read (optimistic locking): reload and retry."""
 
@@ -1686,6 +1694,8 @@ class Store:
         address: str | None = None,
         detail: dict | None = None,
         at: dt.datetime | None = None,
+        at_most: int | None = None,
+        window: dt.timedelta = dt.timedelta(hours=1),
     ) -> int:
         """Append one entry to the audit log (审计日志); entries can never be changed or deleted.
 
@@ -1705,16 +1715,29 @@ class Store:
             Anything else (stored as JSON).
         at : datetime, optional
             When (default now).
+        at_most : int, optional
+            Rate limit (限额): refuse the entry when ``actor`` already has ``at_most`` entries of ``action``
+            in the ``window`` before ``at``. The count and the insert are one transaction that holds a lock
+            on the actor (SQLite: the write lock, ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level
+            advisory lock on actor and action), so concurrent callers cannot all pass one count.
+        window : datetime.timedelta
+            The window of ``at_most``.
 
         Returns
         -------
         int
             The entry's id.
+
+        Raises
+        ------
+        LimitReachedError
+            ``at_most`` is reached; nothing is written.
         """
         from data.store import workflow
 
+        at = at or workflow.now()
         values = dict(
-            at=at or workflow.now(),
+            at=at,
             actor=actor,
             action=action,
             target=target,
@@ -1722,10 +1745,25 @@ class Store:
             address=address,
             detail=json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None,
         )
+        a = T.audit_log
         with self.begin() as conn:
-            return conn.execute(
-                sa.insert(T.audit_log).values(**values).returning(T.audit_log.c.audit_id)
-            ).scalar_one()
+            if at_most is not None:
+                self._lock_key(conn, f"audit:{action}:{actor}")
+                done = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        a.c.actor == actor, a.c.action == action, a.c.at >= at - window
+                    )
+                ).scalar_one()
+                if done >= at_most:
+                    raise LimitReachedError(actor, action, at_most, window)
+            return conn.execute(sa.insert(a).values(**values).returning(a.c.audit_id)).scalar_one()
+
+    def _lock_key(self, conn: sa.Connection, key: str) -> None:
+        """Hold a lock named ``key`` until the write transaction on ``conn`` ends.
+
+        SQLite's write transactions hold the database's write lock from their start (``BEGIN
+        IMMEDIATE``), which serialises them already; PostgreSQL takes an advisory lock.
+        """
 
     def audit_entries(
         self,

@@ -65,6 +65,9 @@ class PostGISStore(Store):
         self._prepare()
         return super().migrate()
 
+    def _lock_key(self, conn, key):
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+
     # ------------------------------------------------------------------ expressions
     def _geom_out(self, col):
         return sa.func.ST_AsBinary(col, type_=sa.LargeBinary)

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import shapely
 import sqlalchemy as sa
 
+from data.private import make_private
 from data.schema import LAYERS
 from data.store import tables as T
 from data.store.base import Store
@@ -223,10 +224,16 @@ def _on_connect(dbapi_connection, _record) -> None:
     # transactions are begun explicitly in _on_begin (pysqlite's own BEGIN handling is turned off)
     dbapi_connection.isolation_level = None
     cur = dbapi_connection.cursor()
+    # personal data: the file readable by its owner only, before the WAL and shared-memory files are
+    # made (SQLite gives them the database file's permissions); existing ones are tightened too
+    for _seq, name, file in cur.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            make_private(file, f"{file}-wal", f"{file}-shm")
     for pragma in (
         "journal_mode=WAL",
         "synchronous=NORMAL",
         "foreign_keys=ON",
+        "recursive_triggers=ON",  # a REPLACE fires delete triggers too (revision 0004 refuses it anyway)
         f"busy_timeout={BUSY_TIMEOUT_S * 1000}",
         "cache_size=-131072",
         "mmap_size=1073741824",

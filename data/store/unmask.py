@@ -6,8 +6,10 @@ alike, on either store:
 
 1. the user's role must allow it for the layer (:meth:`data.access.Principal.may_unmask`); a staff
    record (民警, 辅警, 网格员: not a resident) only for the leader role (``unmask_staff``);
-2. the reason must say why (at least :data:`MIN_REASON` characters besides white space);
-3. the user may unmask at most :data:`data.settings.UNMASK_PER_HOUR` records an hour;
+2. the reason must say why: at least :data:`MIN_REASON` visible Chinese characters, letters or digits
+   (:func:`check_reason`; invisible, control, bidi and emoji characters and punctuation do not count);
+3. the user may unmask at most :data:`data.settings.UNMASK_PER_HOUR` records an hour (counted and
+   recorded in one locked transaction, so a burst of parallel requests cannot pass one count);
 4. the record must exist *inside the user's scope* (and inside ``unit`` when given); a record outside
    it is reported exactly as one that does not exist;
 5. the audit entry (who, which record, when, from which address, why) is written, and committed,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +34,7 @@ from data import settings
 from data.access import STAFF_LAYERS, Principal, masked_columns
 from data.schema import LAYERS
 from data.store import tables as T
-from data.store.base import NotFoundError, UnknownUnitError
+from data.store.base import LimitReachedError, NotFoundError, UnknownUnitError
 
 if TYPE_CHECKING:
     from data.store.base import Store
@@ -81,17 +84,57 @@ class Unmasked:
     audit_id: int
 
 
+#: Names of the characters a reason's words are counted in: CJK ideographs, kana, Hangul syllables, Latin
+#: letters and decimal digits (also full width). Invisible look-alikes are not among them: zero-width and
+#: bidi controls, the BOM and soft hyphen are format characters (Cf), the Hangul fillers are letters by
+#: category but have names of their own, emoji and punctuation are symbols (S*) and punctuation (P*).
+_WORD_NAMES = (
+    "CJK UNIFIED IDEOGRAPH",
+    "CJK COMPATIBILITY IDEOGRAPH",
+    "HIRAGANA LETTER",
+    "KATAKANA LETTER",
+    "HANGUL SYLLABLE",
+    "LATIN CAPITAL LETTER",
+    "LATIN SMALL LETTER",
+    "FULLWIDTH LATIN",
+    "DIGIT",
+    "FULLWIDTH DIGIT",
+)
+
+
+def visible_words(text: str) -> int:
+    """How many characters of ``text`` are visible CJK or Latin letters or digits (a reason's words).
+
+    Everything else does not count: white space, punctuation, emoji and other symbols, combining marks,
+    control and format characters (zero-width space/joiner, soft hyphen, BOM, bidi overrides and
+    isolates U+202A–202E, U+2066–2069) and the invisible Hangul fillers.
+    """
+    count = 0
+    for ch in text:
+        if unicodedata.category(ch)[0] in "LN" and unicodedata.name(ch, "").startswith(_WORD_NAMES):
+            count += 1
+    return count
+
+
 def check_reason(reason: Any) -> str:
-    """The reason, stripped, if it says why; else :class:`ReasonError` naming the rule it breaks."""
+    """The reason, stripped, if it says why; else :class:`ReasonError` naming the rule it breaks.
+
+    A reason is words: at least :data:`MIN_REASON` visible CJK or Latin letters or digits
+    (:func:`visible_words`), whatever padding of invisible characters, emoji or punctuation surrounds
+    them. It is kept as typed (only stripped of surrounding white space); whoever shows it escapes it.
+    """
     if not isinstance(reason, str):
         raise ReasonError("请填写查看原因 (a reason is required: say why you need to see this record)")
     text = reason.strip()
     if _CONTROL.search(text):
         raise ReasonError("原因不能包含控制字符 (the reason must not contain control characters)")
-    if len(text) < MIN_REASON:
-        raise ReasonError(f"原因至少 {MIN_REASON} 个字 (the reason needs at least {MIN_REASON} characters)")
     if len(text) > MAX_REASON:
         raise ReasonError(f"原因至多 {MAX_REASON} 个字 (the reason may have at most {MAX_REASON} characters)")
+    if visible_words(text) < MIN_REASON:
+        raise ReasonError(
+            f"原因至少 {MIN_REASON} 个汉字、字母或数字 (the reason needs at least {MIN_REASON} visible "
+            "Chinese characters, letters or digits; invisible characters, emoji and punctuation do not count)"
+        )
     return text
 
 
@@ -100,6 +143,13 @@ def _shown(value: Any, dtype: str) -> str | None:
     if pd.isna(value):
         return None
     return pd.Timestamp(value).date().isoformat() if dtype == "date" else str(value)
+
+
+def _limit_error() -> UnmaskLimit:
+    return UnmaskLimit(
+        f"一小时内查看明文已达 {settings.UNMASK_PER_HOUR} 条上限 (at most {settings.UNMASK_PER_HOUR} "
+        "unmaskings an hour)"
+    )
 
 
 def recent_unmaskings(store: Store, user_id: str, now: dt.datetime | None = None) -> int:
@@ -171,10 +221,7 @@ def unmask(
         )
     text = check_reason(reason)
     if recent_unmaskings(store, principal.user_id) >= settings.UNMASK_PER_HOUR:
-        raise UnmaskLimit(
-            f"一小时内查看明文已达 {settings.UNMASK_PER_HOUR} 条上限 (at most {settings.UNMASK_PER_HOUR} "
-            "unmaskings an hour)"
-        )
+        raise _limit_error()  # checked again, atomically with the audit entry, below
     lay = LAYERS[layer]
     missing = NotFoundError(f"记录不存在或不在辖区 (no {layer} record {str(record_id)[:70]!r} in your area)")
     if not isinstance(record_id, str) or not RECORD_ID_PATTERN.fullmatch(record_id):
@@ -195,12 +242,16 @@ def unmask(
         raise missing
     row = frame.iloc[0]
     fields = {c: _shown(row[c], lay.column(c).dtype) for c in columns}
-    audit_id = store.append_audit(
-        principal.user_id,
-        ACTION,
-        f"{layer}:{record_id}",
-        reason=text,
-        address=address,
-        detail={"fields": columns, "via": via, "role": principal.role},
-    )
+    try:
+        audit_id = store.append_audit(
+            principal.user_id,
+            ACTION,
+            f"{layer}:{record_id}",
+            reason=text,
+            address=address,
+            detail={"fields": columns, "via": via, "role": principal.role},
+            at_most=settings.UNMASK_PER_HOUR,
+        )
+    except LimitReachedError:
+        raise _limit_error() from None
     return Unmasked(layer, record_id, fields, audit_id)

@@ -7,6 +7,8 @@ delete audit entries whatever SQL is sent, and hostile values bound as values.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -126,3 +128,87 @@ def test_hostile_values_are_bound_as_values_and_match_nothing(loaded):
     with pytest.raises(ValueError, match="no column"):
         loaded.read("population", filters={"1=1 OR person_id": "x"})
     assert loaded.count("incidents") > 0  # and nothing was dropped
+
+
+def test_a_concurrent_burst_of_unmaskings_stops_exactly_at_the_hourly_limit(store_url, monkeypatch):
+    """90 parallel unmaskings by one user, from two stores (two server processes) with a pool of
+    connections each, against a limit of 60: exactly 60 pass, whatever the interleaving."""
+    from data import settings
+    from data.store import open_store
+
+    monkeypatch.setattr(settings, "UNMASK_PER_HOUR", 60)
+    stores = [open_store(store_url, migrate=False) for _ in range(2)]
+    try:
+        grid, person = _grid_and_person(stores[0])
+        worker = Principal("w-burst", "grid_worker", grid)
+        for s in stores:  # connections open and warm before the start
+            s.read("population", filters={"grid_code": grid}, geometry=False)
+        barrier = threading.Barrier(90)
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def one(i: int) -> None:
+            barrier.wait()
+            try:
+                um.unmask(stores[i % 2], worker, "population", person.person_id, "并发核查身份")
+                outcome = "shown"
+            except um.UnmaskLimit:
+                outcome = "limit"
+            with lock:
+                outcomes.append(outcome)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(90)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert sorted(outcomes) == ["limit"] * 30 + ["shown"] * 60
+        assert um.recent_unmaskings(stores[0], "w-burst") == 60
+        assert stores[0].audit_entries(filters={"actor": "w-burst"}).total == 60
+    finally:
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.parametrize("table", T.APPEND_ONLY)
+def test_append_only_tables_cannot_be_rewritten_by_replace_or_upsert(store, table):
+    """``INSERT OR REPLACE`` / ``REPLACE`` fire no delete trigger in SQLite, and ``ON CONFLICT DO
+    UPDATE`` is an update in disguise: an insert naming an existing key is refused on both stores."""
+    from data.store import workflow as wf
+
+    store.append_audit("someone", "unmask", "population:P1", reason="核查身份信息")
+    wf.dispatch(store, store.grids_of()[0], "核查出租屋", "J-leader")
+    tbl = T.table(table)
+    key = tbl.primary_key.columns[0].name
+    before = store.records(table, page_size=1000).frame
+    row = {k: (None if v != v else v) for k, v in before.iloc[0].to_dict().items()}
+    row["actor"] = "nobody"
+    first = int(row[key])
+    cols = ", ".join(row)
+    marks = ", ".join(f":{c}" for c in row)
+    others = ", ".join(f"{c} = excluded.{c}" for c in row if c != key)
+    statements = [
+        f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {others}",
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+    ]
+    if store.backend == "sqlite":
+        statements += [
+            f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})",
+            f"REPLACE INTO {table} ({cols}) VALUES ({marks})",
+            f"INSERT OR IGNORE INTO {table} ({cols}) VALUES ({marks})",
+            f"INSERT INTO {table} ({cols}) SELECT {marks} ON CONFLICT ({key}) DO UPDATE SET {others}",
+        ]
+    params = {k: (v.to_pydatetime() if hasattr(v, "to_pydatetime") else v) for k, v in row.items()}
+    for sql in statements:
+        with pytest.raises(sa.exc.DatabaseError, match=r"append-only|duplicate key"), store.begin() as conn:
+            conn.execute(sa.text(sql), params)
+    after = store.records(table, page_size=1000).frame
+    assert after.equals(before)
+    assert "nobody" not in set(after["actor"])
+    # a new entry (a key that does not exist) is still accepted
+    with store.begin() as conn:
+        conn.execute(
+            sa.text(f"INSERT INTO {table} ({cols}) VALUES ({marks})"), {**params, key: first + 10_000}
+        )
+    assert store.records(table, page_size=1000).total == len(before) + 1
