@@ -451,6 +451,9 @@ class _Closable:
     def close(self) -> None:
         pass
 
+    def grids_of(self) -> list[str]:  # a store holding a city (``onemap serve`` refuses an empty one)
+        return ["320602001001001"]
+
 
 def test_oversized_requests_get_a_clear_413(world):
     c = _client(world, "analyst")
