@@ -167,6 +167,7 @@ def _nav(ctx: PageContext | None, state: ViewState) -> html.Nav:
         who = [
             *(brief.buttons() if p.can("aggregates") else []),
             html.Span(f"{p.name or p.user_id} · {p.role_name}", className="who"),
+            html.A("修改密码", href="/password", className="password-link"),
             html.Form(
                 html.Button("退出", type="submit", className="logout"),
                 method="POST",

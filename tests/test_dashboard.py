@@ -137,6 +137,7 @@ def test_tables_are_headed_in_chinese(app, app_store):
     assert '"text": "工单状态"' not in orders  # the section's heading names the figure, once
     grid = _render(c, "/overview", f"?unit={store.worker_grid}")
     assert '"name": "身份证号", "id": "id_number"' in grid
+    assert re.search(r'"children": "修改密码", [^{}]*"href": "/password"', grid)  # change one's own password
     # yes/no flags read 是/否, never true/false
     assert re.search(r'"registered": "[是否]"', grid) and not re.search(r'"registered": (true|false)', grid)
     grids = store.grids_of()[:2]
