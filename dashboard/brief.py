@@ -803,7 +803,7 @@ def _footnote(fig: go.Figure, data: BriefData, t: dict[str, str]) -> None:
     w = data.windows
     if data.gi is not None:
         gi = (
-            f"Gi*：{data.gi['n_units']:,} 个网格，queen 邻接，{data.gi['permutations']} 次置换，FDR 校正，"
+            f"热点分析（Gi*）：{data.gi['n_units']:,} 个网格各与相邻网格比较，经多重检验校正，"
             f"热点 {data.gi['n_hot']} 个、冷点 {data.gi['n_cold']} 个。"
         )
     else:

@@ -258,6 +258,7 @@ def test_pop02_fires_on_far_more_floating_residents_than_expected():
     w = only(run("POP-02", _rental(10)))  # expected 1 (the rest of the grid: 1 per household)
     assert w.evidence_ids == [f"R{k:02d}" for k in range(10)]
     assert w.grid_code == GRID_A and "A0" in w.reason
+    assert_plain_chinese(w.reason)
 
 
 def test_pop02_silent_just_under_threshold():
@@ -566,6 +567,13 @@ def test_haz03_fires_on_week_far_above_own_baseline():
     w = only(run("HAZ-03", _surge(6)))
     assert (w.evidence_ids, w.grid_code) == ([f"R{i}" for i in range(6)], GRID_A)
     assert "近 7 天警情 6 起" in w.reason
+    assert_plain_chinese(w.reason)
+
+
+def assert_plain_chinese(reason: str) -> None:
+    """An order's reason is read by a grid worker: no statistics jargon (``p=2.7e-08``, ``queen``)."""
+    assert not re.search(r"p\s*=|\de-?\d|[Qq]ueen|置换|泊松|FDR", reason), reason
+    assert "偶然出现的可能" in reason, reason
 
 
 def test_haz03_silent_just_under_threshold():

@@ -424,6 +424,25 @@ def fmt_num(values: Any, digits: int = 1) -> pd.Series:
     return pd.Series(np.round(np.asarray(values, dtype=float), digits)).map(f"{{:.{digits}f}}".format)
 
 
+#: How unlikely a result is by chance, in words a grid worker reads (p-value upper bound → phrase).
+CHANCE_WORDS: tuple[tuple[float, str], ...] = (
+    (0.001, "偶然出现的可能不足千分之一"),
+    (0.01, "偶然出现的可能不足百分之一"),
+    (0.05, "偶然出现的可能不足二十分之一"),
+)
+
+
+def chance_text(p: Any) -> pd.Series:
+    """A test's p-values as plain Chinese (``偶然出现的可能不足千分之一``), never ``p=2.7e-08``: an order's
+    reason is read by the person who must act on it; the number itself stays in the model's evidence."""
+    values = pd.Series(np.asarray(p, dtype=float))
+
+    def words(v: float) -> str:
+        return next((w for bound, w in CHANCE_WORDS if v < bound), "可能属于偶然波动")
+
+    return values.map(words)
+
+
 def empty_warnings() -> pd.DataFrame:
     """A warnings frame with no rows and the right columns."""
     return pd.DataFrame(

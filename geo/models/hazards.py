@@ -14,6 +14,7 @@ from scipy.stats import false_discovery_control, poisson
 from geo.heat import cells_of
 from geo.models.base import (
     as_bool,
+    chance_text,
     collect,
     empty_warnings,
     finish,
@@ -285,9 +286,7 @@ def emerging_hotspot(
         + " 起（"
         + fmt_num(ratio[hit]).to_numpy()
         + " 倍，"
-        + ("校正后 " if params["fdr"] else "")
-        + "p="
-        + p[hit].map("{:.1e}".format)
+        + chance_text(p[hit]).to_numpy()
         + "），呈新发热点，建议加强巡防"
     )
     return finish(

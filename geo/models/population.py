@@ -12,6 +12,7 @@ from scipy.stats import poisson
 
 from geo.models.base import (
     as_bool,
+    chance_text,
     collect,
     empty_warnings,
     finish,
@@ -162,8 +163,8 @@ def group_rental(
         + fmt_num(expected[fire]).to_numpy()
         + " 人（超出 "
         + fmt_num(excess[fire]).to_numpy()
-        + " 人，泊松检验 p="
-        + pd.Series(p[fire].to_numpy(), index=hit.index).map("{:.1e}".format)
+        + " 人，"
+        + chance_text(p[fire]).to_numpy()
         + "），疑似群租，请会同民警上门检查消防与登记情况"
     )
     return finish(
