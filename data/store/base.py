@@ -1611,7 +1611,8 @@ class Store:
         -------
         pandas.DataFrame
             ``orders, open, closed, closed_on_time, overdue, escalated, closure_rate, on_time_rate``
-            (办结率 and 按期办结率).
+            (办结率 and 按期办结率). ``overdue`` (超期) counts the orders still open past their deadline at
+            ``now`` (a subset of ``open``, 未办结).
         """
         from data.store import workflow
 
@@ -1621,11 +1622,9 @@ class Store:
             raise ValueError(f"cannot group work orders by {by!r}")
         closed = wo.c.state == workflow.CLOSED
         open_ = wo.c.state != workflow.CLOSED
-        late = sa.or_(
-            wo.c.overdue_at.is_not(None),
-            sa.and_(open_, wo.c.deadline < now),
-            sa.and_(closed, wo.c.closed_at > wo.c.deadline),
-        )
+        # 超期 (one definition on every screen, the wall and the briefing): still open and past its deadline
+        # at ``now``, so never more than 未办结; an order closed late counts against 按期办结率 instead
+        late = sa.and_(open_, wo.c.deadline < now)
 
         def n(cond):
             return sa.func.sum(sa.case((cond, 1), else_=0))

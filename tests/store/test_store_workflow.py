@@ -123,8 +123,19 @@ def test_overdue_sweep_marks_each_order_once(store):
     store.transition(high["order_id"], "处置中", "W1", "补办", now=T0 + dt.timedelta(hours=6))
     assert store.sweep_overdue(T0 + dt.timedelta(hours=7)) == 0
     assert store.work_order(high["order_id"])["overdue_at"] == T0 + dt.timedelta(hours=5)
-    stats = store.work_order_stats(now=T0 + dt.timedelta(hours=7))
-    assert stats.overdue.iloc[0] >= 2
+    later = T0 + dt.timedelta(hours=7)
+    stats = store.work_order_stats(now=later).iloc[0]
+    orders = store.read("work_orders", geometry=False)
+    open_late = (orders.state != "已办结") & (orders.deadline < later)
+    # 超期 is one figure: open past the deadline, so never more than 未办结
+    assert stats.overdue == int(open_late.sum()) >= 2 and stats.overdue <= stats.open
+    for state in ("已反馈", "已办结"):  # handled late, then closed: no longer 超期, still not on time
+        store.transition(high["order_id"], state, "W1", now=later)
+    after = store.work_order_stats(now=later).iloc[0]
+    assert (after.overdue, after.closed - after.closed_on_time) == (
+        stats.overdue - 1,
+        1 + stats.closed - stats.closed_on_time,
+    )
 
 
 def test_the_server_sweeps_overdue_orders_by_itself(store):
