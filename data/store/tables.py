@@ -191,34 +191,23 @@ units = sa.Table(
     comment="两条层级的单元",
 )
 
+#: The units above a grid, in both hierarchies: the columns of ``grid_units`` besides ``grid_code``.
+GRID_PARENT_CODES = (
+    "village_code",
+    "township_code",
+    "county_code",
+    "city_code",
+    "district_code",
+    "station_code",
+    "bureau_code",
+)
+
 grid_units = sa.Table(
     "grid_units",
     metadata,
     sa.Column("grid_code", sa.Text(), primary_key=True),
-    *(
-        sa.Column(name, sa.Text(), nullable=True)
-        for name in (
-            "village_code",
-            "township_code",
-            "county_code",
-            "city_code",
-            "district_code",
-            "station_code",
-            "bureau_code",
-        )
-    ),
-    *(
-        sa.Index(f"ix_grid_units_{name}", name)
-        for name in (
-            "village_code",
-            "township_code",
-            "county_code",
-            "city_code",
-            "district_code",
-            "station_code",
-            "bureau_code",
-        )
-    ),
+    *(sa.Column(name, sa.Text(), nullable=True) for name in GRID_PARENT_CODES),
+    *(sa.Index(f"ix_grid_units_{name}", name) for name in GRID_PARENT_CODES),
     comment="网格所属各级单元",
 )
 

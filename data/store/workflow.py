@@ -96,16 +96,7 @@ RESUBMIT_FROM = (HANDLING, OVERDUE)
 #: Fields of a record that place it (定位字段): its grid and every unit derived from the grid, in both
 #: hierarchies. The stored row's are computed on the server (:func:`place_record`); one sent by the client
 #: is only a claim, which must agree.
-PLACING_CODES = (
-    "grid_code",
-    "village_code",
-    "township_code",
-    "county_code",
-    "city_code",
-    "district_code",
-    "station_code",
-    "bureau_code",
-)
+PLACING_CODES = ("grid_code", *T.GRID_PARENT_CODES)
 #: What a visit's ``target_kind`` names: the layer of its ``target_id``.
 VISIT_TARGETS = {"address": "addresses", "person_of_concern": "persons_of_concern"}
 #: Years a date in a report's record may lie in (a typo such as 0206 or 9999 is refused).
